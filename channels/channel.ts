@@ -1,0 +1,132 @@
+/**
+ * The Channel contract, written once over a Transport: publish (validated, with backpressure),
+ * consume (see consumer.ts), backlog, retention and dead letters. A channel is a named logical
+ * stream such as `packets.raw`; which transport carries it is the caller's choice.
+ */
+import { encodeMessage, type EntryFields, type OutgoingMessage, DEFAULT_MAX_BODY_BYTES } from './envelope.js';
+import { ChannelError, EnvelopeError } from './errors.js';
+import { Consumer, type ConsumeOptions, type Handler } from './consumer.js';
+import type { DeadLetter, GroupState, Transport } from './transport.js';
+import { upcasters as defaultUpcasters, type Upcasters } from './upcasters.js';
+
+export interface ChannelOptions {
+  /** Publish waits while the unconsumed backlog is at or over this many entries. Default 10 000. */
+  highWaterMark?: number;
+  /** How long publish may wait for room before it fails with a ChannelError. Default: forever. */
+  maxPublishWaitMs?: number;
+  /** Largest serialised body accepted, in bytes. Default 1 MiB. */
+  maxBodyBytes?: number;
+  /** Registry consumers convert versions with. Default: the process-wide registry. */
+  upcasters?: Upcasters;
+  /** How often consumers trim what every group has acknowledged. Default 5 s; 0 turns retention off. */
+  retentionIntervalMs?: number;
+}
+
+const NAME_PATTERN = /^[a-z][a-z0-9_.-]{0,127}$/;
+const BACKPRESSURE_POLL_MS = 25;
+/** Even when far below the mark, look at the real backlog this often (other producers add to it). */
+const BACKLOG_RECHECK_MS = 250;
+
+export class Channel {
+  readonly highWaterMark: number;
+  readonly retentionIntervalMs: number;
+  readonly upcasters: Upcasters;
+  private readonly maxPublishWaitMs: number;
+  private readonly maxBodyBytes: number;
+  private knownBacklog = 0;
+  private publishedSinceCheck = 0;
+  private checkedAt = 0;
+
+  constructor(
+    readonly transport: Transport,
+    readonly name: string,
+    options: ChannelOptions = {},
+  ) {
+    if (!NAME_PATTERN.test(name)) throw new ChannelError(name, 'is not a channel name (lower case letters, digits, ".", "_", "-"; starting with a letter)');
+    this.highWaterMark = positive(name, 'highWaterMark', options.highWaterMark ?? 10_000);
+    this.maxPublishWaitMs = positive(name, 'maxPublishWaitMs', options.maxPublishWaitMs ?? Infinity);
+    this.maxBodyBytes = positive(name, 'maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
+    this.retentionIntervalMs = nonNegative(name, 'retentionIntervalMs', options.retentionIntervalMs ?? 5_000);
+    this.upcasters = options.upcasters ?? defaultUpcasters;
+  }
+
+  /** Publishes one message; resolves with its id once the transport has it. */
+  async publish(message: OutgoingMessage): Promise<string> {
+    const [id] = await this.publishMany([message]);
+    return id!;
+  }
+
+  /** Publishes messages in order; validates all of them before writing any. */
+  async publishMany(messages: OutgoingMessage[]): Promise<string[]> {
+    if (!Array.isArray(messages)) throw new EnvelopeError('messages', 'must be an array of messages');
+    const now = Date.now();
+    const entries: EntryFields[] = messages.map((m, i) => {
+      try {
+        return encodeMessage(m, now, this.maxBodyBytes);
+      } catch (err) {
+        if (err instanceof EnvelopeError && messages.length > 1) throw new EnvelopeError(`messages[${i}].${err.field}`, err.message.replace(/^envelope field '[^']*': /, ''));
+        throw err;
+      }
+    });
+    await this.waitForRoom();
+    const ids = await this.transport.append(this.name, entries);
+    this.publishedSinceCheck += ids.length;
+    return ids;
+  }
+
+  /** Starts a consumer; see ConsumeOptions for delivery, retry and dead-letter behaviour. */
+  consume(options: ConsumeOptions, handler: Handler): Consumer {
+    return new Consumer(this, options, handler);
+  }
+
+  /** Unconsumed entries: the largest (undelivered + unacknowledged) over groups; the stream length when there is no group yet. */
+  async backlog(): Promise<number> {
+    const groups = await this.transport.groups(this.name);
+    if (groups.length === 0) return this.transport.length(this.name);
+    return Math.max(...groups.map((g) => g.lag + g.pending));
+  }
+
+  groups(): Promise<GroupState[]> {
+    return this.transport.groups(this.name);
+  }
+
+  length(): Promise<number> {
+    return this.transport.length(this.name);
+  }
+
+  /** Deletes what every group has acknowledged; returns how many entries went. */
+  trim(): Promise<number> {
+    return this.transport.trim(this.name);
+  }
+
+  deadLetters(count = 100): Promise<DeadLetter[]> {
+    return this.transport.deadLetters(this.name, count);
+  }
+
+  private async waitForRoom(): Promise<void> {
+    if (this.highWaterMark === Infinity) return;
+    const fresh = Date.now() - this.checkedAt < BACKLOG_RECHECK_MS;
+    if (fresh && this.knownBacklog + this.publishedSinceCheck < this.highWaterMark) return;
+    const started = Date.now();
+    for (;;) {
+      this.knownBacklog = await this.backlog();
+      this.publishedSinceCheck = 0;
+      this.checkedAt = Date.now();
+      if (this.knownBacklog < this.highWaterMark) return;
+      if (Date.now() - started >= this.maxPublishWaitMs) {
+        throw new ChannelError(this.name, `backlog of ${this.knownBacklog} stayed at or over the high-water mark ${this.highWaterMark} for ${this.maxPublishWaitMs} ms; consumers are not keeping up`);
+      }
+      await new Promise((r) => setTimeout(r, BACKPRESSURE_POLL_MS));
+    }
+  }
+}
+
+function positive(channel: string, option: string, value: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value <= 0) throw new ChannelError(channel, `option ${option} must be a positive number, got ${JSON.stringify(value)}`);
+  return value;
+}
+
+function nonNegative(channel: string, option: string, value: number): number {
+  if (typeof value !== 'number' || Number.isNaN(value) || value < 0) throw new ChannelError(channel, `option ${option} must be zero or a positive number, got ${JSON.stringify(value)}`);
+  return value;
+}

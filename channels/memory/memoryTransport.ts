@@ -1,0 +1,151 @@
+/**
+ * The in-memory transport: Redis Streams consumer-group semantics over a sql.js (SQLite in
+ * WebAssembly) in-memory database, for one process (fused stages, tests, ephemeral work).
+ * Each transport has its own database, so two transports never share data. Dead letters live
+ * in their own table, keyed by channel, with their own monotonic ids.
+ */
+import { ChannelError } from '../errors.js';
+import type { EntryFields } from '../envelope.js';
+import { MonotonicIds, parseStreamId, type StreamId } from '../streamId.js';
+import type { DeadLetter, GroupCursor, GroupState, Transport } from '../transport.js';
+import { MemoryCursor, type CursorHost, type Waker } from './memoryCursor.js';
+import { SCHEMA, SQL } from './schema.js';
+import { formatId, Sqlite, toStreamId } from './sqlite.js';
+
+export async function createMemoryTransport(): Promise<Transport> {
+  return new MemoryTransport(await Sqlite.open(SCHEMA));
+}
+
+interface GroupStateRow { name: string; last_ms: number; last_seq: number; pending: number; lag: number }
+interface DeadLetterRow {
+  ms: number; seq: number; original_id: string; grp: string; consumer: string;
+  deliveries: number; error: string; fields: string;
+}
+
+export class MemoryTransport implements Transport, CursorHost {
+  readonly kind = 'memory' as const;
+  private readonly ids = new Map<string, MonotonicIds>();
+  private readonly lastIds = new Map<string, StreamId>();
+  private readonly deadIds = new Map<string, MonotonicIds>();
+  private readonly waiters = new Map<string, Set<Waker>>();
+
+  constructor(readonly db: Sqlite) {}
+
+  async append(channel: string, entries: EntryFields[]): Promise<string[]> {
+    const db = this.db.check(channel);
+    entries.forEach((fields, i) => {
+      if (fields === null || typeof fields !== 'object' || Object.keys(fields).length === 0) {
+        throw new ChannelError(channel, `entry ${i} has no fields; a stream entry needs at least one field`);
+      }
+    });
+    if (entries.length === 0) return [];
+    const gen = this.generator(this.ids, channel);
+    const ids = db.transaction(() =>
+      entries.map((fields) => {
+        const id = parseStreamId(gen.next());
+        db.run(SQL.insertEntry, [channel, id.ms, id.seq, JSON.stringify(fields)]);
+        this.lastIds.set(channel, id);
+        return formatId(id.ms, id.seq);
+      }),
+    );
+    this.wake(channel);
+    return ids;
+  }
+
+  async length(channel: string): Promise<number> {
+    return this.db.check(channel).get<{ n: number }>(SQL.countEntries, [channel])?.n ?? 0;
+  }
+
+  async groups(channel: string): Promise<GroupState[]> {
+    const rows = this.db.check(channel).all<GroupStateRow>(SQL.groupStates, [channel]);
+    return rows.map(({ name, pending, lag }) => ({ name, pending, lag }));
+  }
+
+  async trim(channel: string): Promise<number> {
+    const db = this.db.check(channel);
+    return db.transaction(() => {
+      // A group has acknowledged everything below its oldest pending entry and everything up
+      // to its last delivered id: its floor is the lower of the two. Keep every group's floor.
+      let floor: StreamId | null = null;
+      for (const g of db.all<GroupStateRow>(SQL.groupStates, [channel])) {
+        const afterLast = { ms: g.last_ms, seq: g.last_seq + 1 };
+        const oldest = db.get<StreamId>(SQL.oldestPending, [channel, g.name]);
+        const groupFloor = oldest && before(oldest, afterLast) ? oldest : afterLast;
+        if (floor === null || before(groupFloor, floor)) floor = groupFloor;
+      }
+      return floor === null ? 0 : db.run(SQL.deleteEntriesBelow, [channel, floor.ms, floor.seq]);
+    });
+  }
+
+  async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
+    const db = this.db.check(channel);
+    if (!(count > 0)) return []; // as XREVRANGE COUNT 0
+    const rows = db.all<DeadLetterRow>(SQL.newestDeadLetters, [channel, Math.floor(count)]);
+    return rows.reverse().map((r) => ({
+      id: formatId(r.ms, r.seq),
+      originalId: r.original_id,
+      group: r.grp,
+      consumer: r.consumer,
+      deliveries: r.deliveries,
+      error: r.error,
+      fields: JSON.parse(r.fields) as EntryFields,
+    }));
+  }
+
+  cursor(channel: string, group: string, consumer: string): GroupCursor {
+    this.db.check(channel);
+    return new MemoryCursor(this, channel, group, consumer);
+  }
+
+  /**
+   * Deletes entries by id, leaving pending lists alone (XDEL): what a trim by another process
+   * would do to a Redis stream. Not part of Transport; tests use it. Returns how many existed.
+   */
+  async deleteEntries(channel: string, ids: string[]): Promise<number> {
+    const db = this.db.check(channel);
+    const parsed = ids.map((id) => toStreamId(channel, id));
+    return db.transaction(() => parsed.reduce((n, { ms, seq }) => n + db.run(SQL.deleteEntry, [channel, ms, seq]), 0));
+  }
+
+  async close(): Promise<void> {
+    if (this.db.isClosed) return;
+    this.db.close();
+    for (const channel of [...this.waiters.keys()]) this.wake(channel, 'closed');
+  }
+
+  // ---- CursorHost --------------------------------------------------------------------------
+
+  lastId(channel: string): StreamId {
+    return this.lastIds.get(channel) ?? { ms: 0, seq: 0 };
+  }
+
+  nextDeadLetterId(channel: string): StreamId {
+    return parseStreamId(this.generator(this.deadIds, channel).next());
+  }
+
+  watch(channel: string, wake: Waker): void {
+    let set = this.waiters.get(channel);
+    if (!set) this.waiters.set(channel, (set = new Set()));
+    set.add(wake);
+  }
+
+  unwatch(channel: string, wake: Waker): void {
+    const set = this.waiters.get(channel);
+    if (set?.delete(wake) && set.size === 0) this.waiters.delete(channel);
+  }
+
+  private wake(channel: string, why: 'append' | 'closed' = 'append'): void {
+    const set = this.waiters.get(channel);
+    if (set) for (const wake of [...set]) wake(why);
+  }
+
+  private generator(map: Map<string, MonotonicIds>, channel: string): MonotonicIds {
+    let gen = map.get(channel);
+    if (!gen) map.set(channel, (gen = new MonotonicIds()));
+    return gen;
+  }
+}
+
+function before(a: StreamId, b: StreamId): boolean {
+  return a.ms < b.ms || (a.ms === b.ms && a.seq < b.seq);
+}

@@ -1,0 +1,159 @@
+/**
+ * One consumer of one group on a Redis stream: XREADGROUP, XPENDING, XCLAIM, XACK, and the
+ * dead-letter move (XADD to `<stream>:dead` + XACK in one MULTI).
+ *
+ * Traps handled here (see DESIGN.md):
+ * - blocking reads run on their own connection, which has no command timeout that would kill
+ *   them; a watchdog drops a read that hangs well past its block time (seen after reconnects);
+ * - a stop interrupts a blocked read with CLIENT UNBLOCK instead of dropping the connection,
+ *   so nothing delivered in flight is left behind;
+ * - NOGROUP (the group vanished, e.g. Redis restarted without its data) recreates the group from
+ *   the last id this consumer acknowledged, never from `$`, which would skip unhandled entries.
+ */
+import { Redis } from 'ioredis';
+import { ChannelError } from '../errors.js';
+import type { EntryFields } from '../envelope.js';
+import { compareStreamIds } from '../streamId.js';
+import type { GroupCursor, PendingEntry, RawEntry } from '../transport.js';
+
+type XEntry = [string, string[] | null];
+
+export class RedisCursor implements GroupCursor {
+  private blocking: Redis | null = null;
+  private blockingId: number | null = null;
+  private reading = false;
+  private interrupted = false;
+  private lastAckedId = '0';
+
+  constructor(
+    private readonly redis: Redis,
+    private readonly channel: string,
+    private readonly key: string,
+    private readonly deadKey: string,
+    private readonly group: string,
+    private readonly consumer: string,
+  ) {}
+
+  async ensureGroup(startId: string): Promise<void> {
+    try {
+      await this.redis.xgroup('CREATE', this.key, this.group, startId, 'MKSTREAM');
+    } catch (err) {
+      if (!/BUSYGROUP/.test((err as Error).message)) throw err;
+    }
+  }
+
+  async readNew(count: number, blockMs: number): Promise<RawEntry[]> {
+    if (this.interrupted) blockMs = 0;
+    const conn = await this.blockingConnection();
+    this.reading = true;
+    let watchdog: NodeJS.Timeout | undefined;
+    try {
+      const args: Array<string | number> = ['GROUP', this.group, this.consumer, 'COUNT', count];
+      if (blockMs > 0) args.push('BLOCK', blockMs);
+      args.push('STREAMS', this.key, '>');
+      const read = this.withGroup(() => conn.call('XREADGROUP', ...args) as Promise<Array<[string, XEntry[]]> | null>);
+      const hung = new Promise<never>((_, reject) => {
+        watchdog = setTimeout(() => {
+          // The connection is replaced; whatever the hung read had delivered stays pending
+          // under this consumer's name and is re-read by the consumer's own-pending pass.
+          conn.disconnect(true);
+          reject(new ChannelError(this.channel, `XREADGROUP did not return within ${blockMs + 10_000} ms; reconnected`));
+        }, blockMs + 10_000);
+      });
+      const reply = await Promise.race([read, hung]);
+      return reply ? toEntries(reply[0]?.[1] ?? []) : [];
+    } finally {
+      clearTimeout(watchdog);
+      this.reading = false;
+    }
+  }
+
+  async pending(minIdleMs: number, count: number, consumer?: string): Promise<PendingEntry[]> {
+    const args: Array<string | number> = [this.key, this.group, 'IDLE', minIdleMs, '-', '+', count];
+    if (consumer !== undefined) args.push(consumer);
+    const rows = (await this.withGroup(() => this.redis.call('XPENDING', ...args))) as Array<[string, string, number, number]>;
+    return rows.map(([id, owner, idleMs, deliveries]) => ({ id, consumer: owner, idleMs: Number(idleMs), deliveries: Number(deliveries) }));
+  }
+
+  async claim(ids: string[], minIdleMs: number): Promise<RawEntry[]> {
+    if (ids.length === 0) return [];
+    // Redis 7 drops entries deleted from the stream from the PEL during XCLAIM and omits them.
+    const rows = (await this.withGroup(() => this.redis.call('XCLAIM', this.key, this.group, this.consumer, minIdleMs, ...ids))) as XEntry[];
+    return toEntries(rows);
+  }
+
+  async touch(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.withGroup(() => this.redis.call('XCLAIM', this.key, this.group, this.consumer, 0, ...ids, 'JUSTID'));
+  }
+
+  async ack(ids: string[]): Promise<void> {
+    if (ids.length === 0) return;
+    await this.redis.xack(this.key, this.group, ...ids);
+    this.noteAcked(ids);
+  }
+
+  async deadLetter(entry: RawEntry, error: string, deliveries: number): Promise<void> {
+    const results = await this.redis
+      .multi()
+      .xadd(this.deadKey, '*',
+        'originalId', entry.id, 'group', this.group, 'consumer', this.consumer,
+        'deliveries', String(deliveries), 'error', error, 'fields', JSON.stringify(entry.fields ?? {}))
+      .xack(this.key, this.group, entry.id)
+      .exec();
+    const failed = results?.find(([err]) => err);
+    if (!results || failed) throw new ChannelError(this.channel, `could not dead-letter ${entry.id}: ${failed?.[0]?.message ?? 'transaction aborted'}`);
+    this.noteAcked([entry.id]);
+  }
+
+  interrupt(): void {
+    this.interrupted = true;
+    if (this.reading && this.blockingId !== null) {
+      this.redis.call('CLIENT', 'UNBLOCK', this.blockingId).catch(() => undefined);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.interrupt();
+    const conn = this.blocking;
+    this.blocking = null;
+    if (conn) await conn.quit().catch(() => conn.disconnect());
+  }
+
+  private async blockingConnection(): Promise<Redis> {
+    if (this.blocking) return this.blocking;
+    const conn = this.redis.duplicate({ commandTimeout: undefined, maxRetriesPerRequest: null, lazyConnect: true });
+    conn.on('error', () => undefined); // reconnects on its own; reads surface their own errors
+    conn.on('ready', () => {
+      conn.client('ID').then((id) => (this.blockingId = Number(id)), () => (this.blockingId = null));
+    });
+    this.blocking = conn;
+    await conn.connect();
+    this.blockingId = Number(await conn.client('ID'));
+    return conn;
+  }
+
+  private noteAcked(ids: string[]): void {
+    for (const id of ids) if (compareStreamIds(id, this.lastAckedId === '0' ? '0-0' : this.lastAckedId) > 0) this.lastAckedId = id;
+  }
+
+  private async withGroup<T>(op: () => Promise<T>): Promise<T> {
+    try {
+      return await op();
+    } catch (err) {
+      if (!/NOGROUP/.test((err as Error).message)) throw err;
+      await this.ensureGroup(this.lastAckedId);
+      return op();
+    }
+  }
+}
+
+function toEntries(rows: XEntry[]): RawEntry[] {
+  return rows.map(([id, flat]) => ({ id, fields: flat ? toFields(flat) : null }));
+}
+
+function toFields(flat: string[]): EntryFields {
+  const fields: EntryFields = {};
+  for (let i = 0; i + 1 < flat.length; i += 2) fields[flat[i]!] = flat[i + 1]!;
+  return fields;
+}

@@ -1,0 +1,122 @@
+/**
+ * The Redis Streams transport: one stream per channel (`<prefix><channel>`), its dead letters
+ * in `<prefix><channel>:dead`. Durable and shared across processes and nodes.
+ */
+import { Redis } from 'ioredis';
+import { ChannelError } from '../errors.js';
+import type { EntryFields } from '../envelope.js';
+import { nextStreamId, compareStreamIds } from '../streamId.js';
+import type { DeadLetter, GroupCursor, GroupState, Transport } from '../transport.js';
+import { oldestPending, readGroups } from './groupInfo.js';
+import { RedisCursor } from './redisCursor.js';
+
+export interface RedisTransportOptions {
+  /** redis://[:password@]host:port[/db]; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
+  url?: string;
+  /** Prepended to every key, so tests and tenants never see each other's streams. */
+  keyPrefix?: string;
+}
+
+export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
+
+export function createRedisTransport(options: RedisTransportOptions = {}): Transport {
+  return new RedisTransport(options);
+}
+
+class RedisTransport implements Transport {
+  readonly kind = 'redis' as const;
+  private readonly redis: Redis;
+  private readonly prefix: string;
+  private readonly cursors = new Set<GroupCursor>();
+  private closed = false;
+
+  constructor(options: RedisTransportOptions) {
+    this.prefix = options.keyPrefix ?? '';
+    this.redis = new Redis(options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL, { lazyConnect: false });
+    // ioredis reconnects by itself; commands in flight fail with their own errors.
+    this.redis.on('error', () => undefined);
+  }
+
+  async append(channel: string, entries: EntryFields[]): Promise<string[]> {
+    this.assertOpen(channel);
+    if (entries.length === 0) return [];
+    const key = this.key(channel);
+    const pipeline = this.redis.pipeline();
+    for (const fields of entries) pipeline.xadd(key, '*', ...Object.entries(fields).flat());
+    const results = (await pipeline.exec()) ?? [];
+    return results.map(([err, id], i) => {
+      if (err) throw new ChannelError(channel, `XADD of entry ${i} failed: ${err.message}`, { cause: err });
+      return String(id);
+    });
+  }
+
+  async length(channel: string): Promise<number> {
+    this.assertOpen(channel);
+    return this.redis.xlen(this.key(channel));
+  }
+
+  async groups(channel: string): Promise<GroupState[]> {
+    this.assertOpen(channel);
+    return (await readGroups(this.redis, this.key(channel))).map(({ name, pending, lag }) => ({ name, pending, lag }));
+  }
+
+  async trim(channel: string): Promise<number> {
+    this.assertOpen(channel);
+    const key = this.key(channel);
+    const groups = await readGroups(this.redis, key);
+    if (groups.length === 0) return 0;
+    // A group has acknowledged everything below its oldest pending entry, or when nothing is
+    // pending, everything up to its last delivered id. Floors only ever move forward, so a
+    // floor read here can only be lower than the current one: trimming by it is always safe.
+    let floor: string | null = null;
+    for (const g of groups) {
+      const groupFloor = g.pending > 0 ? ((await oldestPending(this.redis, key, g.name)) ?? nextStreamId(g.lastDeliveredId)) : nextStreamId(g.lastDeliveredId);
+      if (floor === null || compareStreamIds(groupFloor, floor) < 0) floor = groupFloor;
+    }
+    return Number(await this.redis.xtrim(key, 'MINID', floor!));
+  }
+
+  async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
+    this.assertOpen(channel);
+    const rows = (await this.redis.xrevrange(this.deadKey(channel), '+', '-', 'COUNT', count)) as Array<[string, string[]]>;
+    return rows.reverse().map(([id, flat]) => {
+      const f: Record<string, string> = {};
+      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
+      return {
+        id,
+        originalId: f.originalId ?? '',
+        group: f.group ?? '',
+        consumer: f.consumer ?? '',
+        deliveries: Number(f.deliveries ?? 0),
+        error: f.error ?? '',
+        fields: JSON.parse(f.fields ?? '{}') as EntryFields,
+      };
+    });
+  }
+
+  cursor(channel: string, group: string, consumer: string): GroupCursor {
+    this.assertOpen(channel);
+    const cursor = new RedisCursor(this.redis, channel, this.key(channel), this.deadKey(channel), group, consumer);
+    this.cursors.add(cursor);
+    return cursor;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await Promise.all([...this.cursors].map((c) => c.close()));
+    await this.redis.quit().catch(() => this.redis.disconnect());
+  }
+
+  private key(channel: string): string {
+    return `${this.prefix}${channel}`;
+  }
+
+  private deadKey(channel: string): string {
+    return `${this.prefix}${channel}:dead`;
+  }
+
+  private assertOpen(channel: string): void {
+    if (this.closed) throw new ChannelError(channel, 'transport is closed');
+  }
+}
