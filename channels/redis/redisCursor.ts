@@ -84,7 +84,13 @@ export class RedisCursor implements GroupCursor {
 
   async touch(ids: string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.withGroup(() => this.redis.call('XCLAIM', this.key, this.group, this.consumer, 0, ...ids, 'JUSTID'));
+    // XCLAIM would take an entry back from a consumer that claimed it meanwhile: touch only
+    // what is still ours. JUSTID resets the idle time without counting a delivery.
+    const sorted = [...ids].sort(compareStreamIds);
+    const ours = (await this.withGroup(() => this.redis.call('XPENDING', this.key, this.group, sorted[0]!, sorted[sorted.length - 1]!, ids.length, this.consumer))) as Array<[string]>;
+    const wanted = new Set(ids);
+    const mine = ours.map(([id]) => id).filter((id) => wanted.has(id));
+    if (mine.length > 0) await this.redis.call('XCLAIM', this.key, this.group, this.consumer, 0, ...mine, 'JUSTID');
   }
 
   async ack(ids: string[]): Promise<void> {
@@ -122,7 +128,9 @@ export class RedisCursor implements GroupCursor {
 
   private async blockingConnection(): Promise<Redis> {
     if (this.blocking) return this.blocking;
-    const conn = this.redis.duplicate({ commandTimeout: undefined, maxRetriesPerRequest: null, lazyConnect: true });
+    // Named, so CLIENT LIST shows which consumer a blocked connection belongs to.
+    const connectionName = `${this.key}/${this.group}/${this.consumer}`.replace(/\s/g, '_');
+    const conn = this.redis.duplicate({ commandTimeout: undefined, maxRetriesPerRequest: null, lazyConnect: true, connectionName });
     conn.on('error', () => undefined); // reconnects on its own; reads surface their own errors
     conn.on('ready', () => {
       conn.client('ID').then((id) => (this.blockingId = Number(id)), () => (this.blockingId = null));

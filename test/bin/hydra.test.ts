@@ -10,7 +10,9 @@ const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.ur
 
 async function hydra(...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
   try {
-    const { stdout, stderr } = await promisify(execFile)(HYDRA, args);
+    // Through env(1) without NODE_OPTIONS: tap's process-info loader, which it re-adds to every
+    // child it spawns, cannot load an extensionless ESM bin. Run as a user would.
+    const { stdout, stderr } = await promisify(execFile)('env', ['-u', 'NODE_OPTIONS', HYDRA, ...args]);
     return { code: 0, stdout, stderr };
   } catch (err) {
     const e = err as { code: number; stdout: string; stderr: string };
