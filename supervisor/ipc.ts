@@ -1,0 +1,39 @@
+/**
+ * The messages between a supervised OS process and its supervisor, over Node's IPC channel.
+ * Kept in one file so both ends agree; plain JSON objects tagged by `t`.
+ */
+import type { ChildStatus } from './types.js';
+
+/** Child → supervisor. */
+export type ChildMessage =
+  /** The child has started and may count as running. `port` when it serves HTTP. */
+  | { t: 'ready'; port?: number; version?: string }
+  /** Liveness, every heartbeat interval, with the latest health and counters. */
+  | { t: 'heartbeat'; status: ChildStatus }
+  /** The child failed to start; it exits right after. */
+  | { t: 'start_failed'; reason: string };
+
+/** Supervisor → child. */
+export type SupervisorMessage =
+  /** Drain: stop taking work, finish and acknowledge what is in hand, exit 0. */
+  { t: 'stop' };
+
+export function isChildMessage(m: unknown): m is ChildMessage {
+  if (m === null || typeof m !== 'object') return false;
+  const t = (m as { t?: unknown }).t;
+  return t === 'ready' || t === 'heartbeat' || t === 'start_failed';
+}
+
+export function isSupervisorMessage(m: unknown): m is SupervisorMessage {
+  return m !== null && typeof m === 'object' && (m as { t?: unknown }).t === 'stop';
+}
+
+/** Environment variables a supervised process receives. */
+export const ENV = {
+  /** Heartbeat interval the child must keep, in ms. */
+  heartbeatMs: 'HYDRA_HEARTBEAT_MS',
+  /** The child's id in its supervisor (stable across restarts: its consumer name). */
+  childId: 'HYDRA_CHILD_ID',
+  /** The HTTP port assigned to the child, when it serves HTTP. */
+  port: 'HYDRA_PORT',
+} as const;
