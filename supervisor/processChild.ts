@@ -1,0 +1,179 @@
+/**
+ * An OS-process child: a Node script started with execa and linked to its supervisor over IPC.
+ *
+ * - Started means ready: the child must send `ready` within `startTimeoutMs`, else it is killed
+ *   and the start fails (PM2 counts a timed-out start as success; OTP and we do not).
+ * - Liveness by heartbeat: a child silent for `heartbeatTimeoutMs` is hung; it is SIGKILLed and
+ *   its exit is abnormal, so its supervisor applies the restart rules.
+ * - Stop: brutal_kill is SIGKILL at once; a timeout is SIGTERM (the child drains), then SIGKILL
+ *   when the time is up.
+ * - No orphans: execa's cleanup kills the child when the supervisor's process exits normally or
+ *   by a signal it can catch; for SIGKILL the child's own link notices the IPC channel closing.
+ */
+import type { ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { execa } from 'execa';
+import { StartError } from './errors.js';
+import { ENV, isChildMessage, type ChildMessage } from './ipc.js';
+import type { ChildHandle, ChildStatus, ExitReason, Shutdown } from './types.js';
+
+export interface ProcessChildOptions {
+  /** Passed to the child as HYDRA_CHILD_ID. */
+  id: string;
+  /** Absolute path of the Node entry script. */
+  module: string;
+  args?: string[];
+  /** Node options before the script, e.g. ['--import', 'tsx'] to run TypeScript directly. */
+  nodeArgs?: string[];
+  env?: Record<string, string>;
+  cwd?: string;
+  /** Default 10 s. */
+  startTimeoutMs?: number;
+  /** Default 1 s; passed as HYDRA_HEARTBEAT_MS. */
+  heartbeatMs?: number;
+  /** Default 5 s. */
+  heartbeatTimeoutMs?: number;
+  /** Lines the child writes; default: passed through to this process's stdout/stderr. */
+  output?: (stream: 'stdout' | 'stderr', line: string) => void;
+}
+
+export function processChild(options: ProcessChildOptions): () => Promise<ChildHandle> {
+  return () => ProcessChild.start(options);
+}
+
+class ProcessChild implements ChildHandle {
+  readonly exited: Promise<ExitReason>;
+  private lastStatus: ChildStatus | null = null;
+  private lastHeartbeatAt = Date.now();
+  private killReason: string | null = null;
+  private stopping = false;
+  private watchdog: NodeJS.Timeout | undefined;
+
+  private constructor(
+    private readonly proc: ChildProcess,
+    private readonly options: ProcessChildOptions,
+  ) {
+    this.exited = new Promise((resolve) => {
+      proc.once('exit', (code, signal) => {
+        clearInterval(this.watchdog);
+        resolve(this.reasonFor(code, signal));
+      });
+    });
+  }
+
+  get pid(): number | null {
+    return this.proc.pid ?? null;
+  }
+
+  static async start(o: ProcessChildOptions): Promise<ChildHandle> {
+    const heartbeatMs = o.heartbeatMs ?? 1_000;
+    const proc = execa(process.execPath, [...(o.nodeArgs ?? []), o.module, ...(o.args ?? [])], {
+      ipc: true,
+      serialization: 'json',
+      reject: false,
+      cleanup: true,
+      buffer: false,
+      stdin: 'ignore',
+      stdout: o.output ? 'pipe' : 'inherit',
+      stderr: o.output ? 'pipe' : 'inherit',
+      cwd: o.cwd,
+      env: { ...o.env, [ENV.childId]: o.id, [ENV.heartbeatMs]: String(heartbeatMs) },
+      extendEnv: true,
+      forceKillAfterDelay: false,
+    });
+    // execa's result promise is not used: exits are observed on the process itself.
+    proc.catch(() => undefined);
+    const child = new ProcessChild(proc, o);
+    if (o.output) {
+      for (const stream of ['stdout', 'stderr'] as const) {
+        const readable = proc[stream];
+        if (readable) createInterface({ input: readable }).on('line', (line) => o.output!(stream, line));
+      }
+    }
+    proc.on('message', (m: unknown) => {
+      if (isChildMessage(m)) child.onMessage(m);
+    });
+    await child.waitReady(o.startTimeoutMs ?? 10_000);
+    child.watch(heartbeatMs, o.heartbeatTimeoutMs ?? 5_000);
+    return child;
+  }
+
+  status(): ChildStatus | null {
+    return this.lastStatus;
+  }
+
+  async stop(shutdown: Shutdown): Promise<ExitReason> {
+    this.stopping = true;
+    if (this.proc.exitCode !== null || this.proc.signalCode !== null) return this.exited;
+    if (shutdown === 'brutal_kill') {
+      this.proc.kill('SIGKILL');
+      return this.exited;
+    }
+    this.proc.kill('SIGTERM');
+    if (shutdown === 'infinity') return this.exited;
+    const timer = setTimeout(() => {
+      this.killReason = `did not stop within its shutdown time of ${shutdown} ms; killed`;
+      this.proc.kill('SIGKILL');
+    }, shutdown);
+    const reason = await this.exited;
+    clearTimeout(timer);
+    return reason;
+  }
+
+  private onMessage(m: ChildMessage): void {
+    if (m.t === 'heartbeat') {
+      this.lastHeartbeatAt = Date.now();
+      this.lastStatus = m.status;
+    }
+    this.readyListener?.(m);
+  }
+
+  private readyListener: ((m: ChildMessage) => void) | null = null;
+
+  private async waitReady(timeoutMs: number): Promise<void> {
+    const id = this.options.id;
+    let timer: NodeJS.Timeout | undefined;
+    try {
+      await Promise.race([
+        new Promise<void>((resolve, reject) => {
+          this.readyListener = (m) => {
+            if (m.t === 'ready') resolve();
+            else if (m.t === 'start_failed') reject(new StartError(id, m.reason));
+          };
+        }),
+        this.exited.then((r) => {
+          throw new StartError(id, `exited before it was ready (${r.reason})`);
+        }),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new StartError(id, `not ready within its start timeout of ${timeoutMs} ms`)), timeoutMs);
+        }),
+      ]);
+    } catch (err) {
+      this.proc.kill('SIGKILL');
+      await this.exited;
+      throw err;
+    } finally {
+      clearTimeout(timer);
+      this.readyListener = null;
+    }
+    this.lastHeartbeatAt = Date.now();
+  }
+
+  private watch(heartbeatMs: number, timeoutMs: number): void {
+    this.watchdog = setInterval(() => {
+      const silentMs = Date.now() - this.lastHeartbeatAt;
+      if (silentMs > timeoutMs && !this.stopping) {
+        this.killReason = `no heartbeat for ${silentMs} ms (hung); killed`;
+        this.proc.kill('SIGKILL');
+      }
+    }, Math.min(heartbeatMs, timeoutMs));
+    this.watchdog.unref();
+  }
+
+  private reasonFor(code: number | null, signal: NodeJS.Signals | null): ExitReason {
+    if (this.killReason) return { normal: false, code, signal, reason: this.killReason };
+    if (code === 0) return { normal: true, code, signal, reason: 'exit code 0' };
+    if (signal) return { normal: this.stopping && signal === 'SIGTERM', code, signal, reason: `killed by ${signal}` };
+    return { normal: false, code, signal, reason: `exit code ${code}` };
+  }
+}
