@@ -1,0 +1,170 @@
+/**
+ * The HTTP side of a service instance: the manifest's routes mounted under `/<name>/`, and
+ * `GET /healthz`. Errors are JSON `{ error }`: 404 for an unknown route, 405 for a known path
+ * with another method, 413 for a body over 1 MiB, the HttpError's status, else 500 with the reason.
+ */
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { reasonOf } from '../../channels/errors.js';
+import type { Logger } from '../log.js';
+import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from '../sdk.js';
+
+export const MAX_REQUEST_BYTES = 1024 * 1024;
+
+export interface ServiceHttpOptions {
+  manifest: ServiceManifest;
+  ctx: ServiceContext;
+  log: Logger;
+  health: () => ServiceHealth;
+  /** Called once per request to a route (not for /healthz, which is polled). */
+  onRequest: () => void;
+}
+
+interface CompiledRoute {
+  route: HttpRoute;
+  segments: string[];
+}
+
+export function createServiceHttp(options: ServiceHttpOptions): Server {
+  const { manifest, ctx, log } = options;
+  const compiled: CompiledRoute[] = (manifest.http ?? []).map((route) => ({ route, segments: splitPath(route.path) }));
+  const mount = `/${manifest.name}`;
+
+  const serve = async (raw: IncomingMessage, res: ServerResponse): Promise<void> => {
+    const url = new URL(raw.url ?? '/', 'http://service.invalid');
+    const method = raw.method ?? 'GET';
+    if (url.pathname === '/healthz') {
+      const health = options.health();
+      return send(res, health.healthy ? 200 : 503, { ...health, service: ctx.service, version: ctx.version, instance: ctx.instance });
+    }
+    options.onRequest();
+    if (url.pathname !== mount && !url.pathname.startsWith(`${mount}/`)) return send(res, 404, { error: `no route ${method} ${url.pathname}; this service serves under ${mount}/` });
+    const path = url.pathname.slice(mount.length).replace(/\/+$/, '') || '/';
+    const segments = splitPath(path);
+    const onPath = compiled.map((c) => ({ c, params: match(c.segments, segments) })).filter((m) => m.params !== null);
+    const hit = onPath.find((m) => m.c.route.method === method);
+    if (!hit) {
+      if (onPath.length === 0) return send(res, 404, { error: `no route ${method} ${url.pathname}` });
+      res.setHeader('allow', [...new Set(onPath.map((m) => m.c.route.method))].join(', '));
+      return send(res, 405, { error: `method ${method} is not allowed on ${url.pathname}` });
+    }
+    const body = await readBody(raw);
+    if (body === null) {
+      // Closing the connection: the rest of an oversized body is not worth reading.
+      res.setHeader('connection', 'close');
+      return send(res, 413, { error: `request body is over the limit of ${MAX_REQUEST_BYTES} bytes` });
+    }
+    const req: HttpRequest = {
+      method,
+      path,
+      params: hit.params!,
+      query: url.searchParams,
+      headers: raw.headers,
+      body,
+      json<T>(): T {
+        try {
+          return JSON.parse(body.toString('utf8')) as T;
+        } catch (err) {
+          throw new HttpError(400, `request body is not valid JSON (${(err as Error).message})`);
+        }
+      },
+      raw,
+      res,
+    };
+    const result = await hit.c.route.handler(req, ctx);
+    // undefined: the handler answers on req.res itself (SSE, streaming).
+    if (result !== undefined) respond(res, result);
+  };
+
+  return createServer((raw, res) => {
+    serve(raw, res).catch((err: unknown) => {
+      const status = err instanceof HttpError ? err.status : 500;
+      if (status >= 500) log.error('http handler failed', { method: raw.method, url: raw.url, err: reasonOf(err) });
+      if (res.headersSent) return void res.destroy();
+      send(res, status, { error: err instanceof HttpError ? err.message : reasonOf(err) });
+    });
+  });
+}
+
+/** Listens on 127.0.0.1 (nginx on the same node is the only way in) and resolves with the port. */
+export function listen(server: Server, port: number, host = '127.0.0.1'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const address = server.address();
+      resolve(typeof address === 'object' && address !== null ? address.port : port);
+    });
+  });
+}
+
+/**
+ * Stops accepting, lets requests in progress finish for up to `graceMs`, then cuts what is left
+ * (an SSE stream never finishes by itself; its clients reconnect to the new instance).
+ */
+export async function closeServer(server: Server, graceMs: number): Promise<void> {
+  if (!server.listening) return;
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()));
+  server.closeIdleConnections();
+  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  await closed;
+  clearTimeout(timer);
+}
+
+// ---- helpers -----------------------------------------------------------------------------
+
+function splitPath(path: string): string[] {
+  return path === '/' ? [] : path.slice(1).split('/');
+}
+
+/** The params when `actual` fits the route's segments, else null. */
+function match(route: string[], actual: string[]): Record<string, string> | null {
+  if (route.length !== actual.length) return null;
+  const params: Record<string, string> = {};
+  for (let i = 0; i < route.length; i++) {
+    const want = route[i]!;
+    const got = actual[i]!;
+    if (want.startsWith(':')) {
+      try {
+        params[want.slice(1)] = decodeURIComponent(got);
+      } catch {
+        throw new HttpError(400, `path segment '${got}' is not valid percent-encoding`);
+      }
+    } else if (want !== got) return null;
+  }
+  return params;
+}
+
+/** The body, or null once it is over MAX_REQUEST_BYTES (checked on the header first, then as it streams). */
+function readBody(req: IncomingMessage): Promise<Buffer | null> {
+  if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return Promise.resolve(null);
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > MAX_REQUEST_BYTES) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(null);
+      } else chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+function respond(res: ServerResponse, out: HttpResponse): void {
+  for (const [name, value] of Object.entries(out.headers ?? {})) res.setHeader(name, value);
+  send(res, out.status ?? (out.body === undefined ? 204 : 200), out.body);
+}
+
+function send(res: ServerResponse, status: number, body: HttpResponse['body']): void {
+  res.statusCode = status;
+  if (body === undefined) return void res.end();
+  if (Buffer.isBuffer(body) || typeof body === 'string') {
+    if (!res.hasHeader('content-type')) res.setHeader('content-type', typeof body === 'string' ? 'text/plain; charset=utf-8' : 'application/octet-stream');
+    return void res.end(body);
+  }
+  if (!res.hasHeader('content-type')) res.setHeader('content-type', 'application/json');
+  res.end(JSON.stringify(body));
+}
