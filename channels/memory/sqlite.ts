@@ -6,7 +6,6 @@
  * Everything here is synchronous, so a method of the transport that does its reads and writes
  * without awaiting in between is atomic with respect to every other call in the process.
  */
-import initSqlJs from 'sql.js';
 import type { BindParams, Database, SqlJsStatic, SqlValue, Statement } from 'sql.js';
 import { ChannelError } from '../errors.js';
 import { parseStreamId, type StreamId } from '../streamId.js';
@@ -17,7 +16,8 @@ let sqlJs: Promise<SqlJsStatic> | null = null;
 
 /** The sql.js module, compiled once per process. */
 export function loadSqlJs(): Promise<SqlJsStatic> {
-  sqlJs ??= initSqlJs().catch((err: unknown) => {
+  // Imported on first use: processes that only use Redis channels never pay for sql.js.
+  sqlJs ??= import('sql.js').then(({ default: initSqlJs }) => initSqlJs()).catch((err: unknown) => {
     sqlJs = null; // let a later call try again
     throw err;
   });
