@@ -3,9 +3,11 @@
  * printing its numbers and writing bench/results/<name>.json.
  */
 import { benchChannels } from './channels.js';
+import { benchRestart } from './restart.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
   channels: benchChannels,
+  restart: benchRestart,
 };
 
 const wanted = process.argv.slice(2);

@@ -3,10 +3,11 @@
  * help and the version; unknown commands and options are usage errors (exit 2).
  */
 import { readFileSync } from 'node:fs';
+import { nodeCommands } from '../supervisor/node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [];
+const commands: Command[] = [...nodeCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

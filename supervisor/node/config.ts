@@ -1,0 +1,137 @@
+/**
+ * The node daemon's configuration: read from the environment once, defaults applied, and every
+ * bad value rejected at start with a ConfigError naming the variable and what is expected (so a
+ * typo in a unit file fails loudly instead of running a half-configured node).
+ */
+import os from 'node:os';
+import path from 'node:path';
+import { ConfigError } from '../errors.js';
+import type { Level } from '../log.js';
+
+export interface NodeConfig {
+  /** HYDRA_NODE_ID: lowercase letters, digits and '-'; default the host name made to fit. */
+  nodeId: string;
+  /** HYDRA_HOME: state of the node (run/node.json, topology). */
+  home: string;
+  /** $HYDRA_HOME/run: node.json lives here. */
+  runDir: string;
+  /** HYDRA_TOPOLOGY: the static services of this node; default $HYDRA_HOME/topology.json. */
+  topologyFile: string;
+  /** Whether HYDRA_TOPOLOGY was set: then a missing file is an error, not an empty node. */
+  topologyExplicit: boolean;
+  adminHost: string;
+  /** 0 = an ephemeral port, chosen at the first bind and kept across admin restarts. */
+  adminPort: number;
+  /** First port handed to service instances; each instance gets the next one. */
+  servicePortBase: number;
+  redisUrl: string;
+  /** Not needed until the store link lands; null when unset. */
+  databaseUrl: string | null;
+  keyPrefix: string;
+  logLevel: Level;
+}
+
+export const DEFAULTS = {
+  adminHost: '127.0.0.1',
+  adminPort: 7070,
+  servicePortBase: 7100,
+  redisUrl: 'redis://127.0.0.1:6379',
+  keyPrefix: 'hydra:',
+  logLevel: 'info' as Level,
+} as const;
+
+type Env = Record<string, string | undefined>;
+
+/** An empty variable counts as unset: EnvironmentFile= lines like `HYDRA_ADMIN_PORT=` mean "default". */
+function get(env: Env, name: string): string | undefined {
+  const v = env[name];
+  return v === undefined || v.trim() === '' ? undefined : v.trim();
+}
+
+/** Where the node keeps its state: /var/lib/hydra for root, ~/.hydra for anyone else. */
+export function resolveHome(env: Env = process.env): string {
+  const v = get(env, 'HYDRA_HOME');
+  if (v === undefined) return process.getuid?.() === 0 ? '/var/lib/hydra' : path.join(os.homedir(), '.hydra');
+  if (!path.isAbsolute(v)) throw new ConfigError('HYDRA_HOME', `'${v}' is not an absolute path; expected e.g. /var/lib/hydra`);
+  return path.normalize(v);
+}
+
+const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
+
+/** The host name's first label, lowercased, anything outside [a-z0-9-] made '-'. */
+export function defaultNodeId(hostname = os.hostname()): string {
+  const id = (hostname.split('.')[0] ?? '').toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63);
+  return id === '' ? 'node' : id;
+}
+
+function nodeId(env: Env): string {
+  const v = get(env, 'HYDRA_NODE_ID');
+  if (v === undefined) return defaultNodeId();
+  if (!NODE_ID.test(v)) throw new ConfigError('HYDRA_NODE_ID', `'${v}' is invalid; expected 1-63 characters of [a-z0-9-], starting with a letter or digit`);
+  return v;
+}
+
+function port(env: Env, name: string, fallback: number, min: number): number {
+  const v = get(env, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min || n > 65535) throw new ConfigError(name, `'${v}' is not a port; expected an integer from ${min} to 65535`);
+  return n;
+}
+
+function url(env: Env, name: string, protocols: string[], example: string): string | undefined {
+  const v = get(env, name);
+  if (v === undefined) return undefined;
+  let parsed: URL;
+  try {
+    parsed = new URL(v);
+  } catch {
+    throw new ConfigError(name, `'${v}' is not a URL; expected e.g. ${example}`);
+  }
+  if (!protocols.includes(parsed.protocol)) {
+    throw new ConfigError(name, `'${v}' has scheme '${parsed.protocol}'; expected ${protocols.join(' or ')} (e.g. ${example})`);
+  }
+  return v;
+}
+
+function logLevel(env: Env): Level {
+  const v = get(env, 'HYDRA_LOG_LEVEL');
+  if (v === undefined) return DEFAULTS.logLevel;
+  const levels: Level[] = ['debug', 'info', 'warn', 'error'];
+  if (!(levels as string[]).includes(v)) throw new ConfigError('HYDRA_LOG_LEVEL', `'${v}' is not a level; expected one of ${levels.join(', ')}`);
+  return v as Level;
+}
+
+function adminHost(env: Env): string {
+  const v = get(env, 'HYDRA_ADMIN_HOST');
+  if (v === undefined) return DEFAULTS.adminHost;
+  if (/[\s/]/.test(v)) throw new ConfigError('HYDRA_ADMIN_HOST', `'${v}' is not a host; expected an IP address or host name such as 127.0.0.1`);
+  return v;
+}
+
+function keyPrefix(env: Env): string {
+  const v = get(env, 'HYDRA_KEY_PREFIX');
+  if (v === undefined) return DEFAULTS.keyPrefix;
+  if (/\s/.test(v)) throw new ConfigError('HYDRA_KEY_PREFIX', `'${v}' contains white space; expected a Redis key prefix such as hydra:`);
+  return v;
+}
+
+/** Reads and validates every variable; the first bad one throws. */
+export function loadNodeConfig(env: Env = process.env): NodeConfig {
+  const home = resolveHome(env);
+  const topology = get(env, 'HYDRA_TOPOLOGY');
+  return {
+    nodeId: nodeId(env),
+    home,
+    runDir: path.join(home, 'run'),
+    topologyFile: topology === undefined ? path.join(home, 'topology.json') : path.resolve(topology),
+    topologyExplicit: topology !== undefined,
+    adminHost: adminHost(env),
+    adminPort: port(env, 'HYDRA_ADMIN_PORT', DEFAULTS.adminPort, 0),
+    servicePortBase: port(env, 'HYDRA_SERVICE_PORT_BASE', DEFAULTS.servicePortBase, 1),
+    redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379') ?? DEFAULTS.redisUrl,
+    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://hydra@127.0.0.1:6432/hydra') ?? null,
+    keyPrefix: keyPrefix(env),
+    logLevel: logLevel(env),
+  };
+}

@@ -1,0 +1,147 @@
+/**
+ * The node daemon (`hydra node start`): the root supervisor process of a node.
+ *
+ * ```
+ * node        one_for_one
+ * ├── system  rest_for_one: admin HTTP (later: store link first, then deploy watcher, reconciler, scheduler)
+ * └── services  from the topology file
+ * ```
+ * It writes run/node.json once the admin server listens, logs every supervisor report, stops
+ * the tree gracefully on SIGTERM/SIGINT or `POST /admin/stop` (exit 0), and exits 1 when the root
+ * gives up (after its children are gone) so systemd or boot.sh restarts the node. Children are
+ * never orphaned: a graceful stop ends them, a crash of the daemon kills them (processChild's
+ * exit cleanup), and a SIGKILL closes their IPC link, on which they exit.
+ */
+import { ConfigError } from '../errors.js';
+import { createLogger, type Level, type Logger } from '../log.js';
+import { Supervisor, supervisorChild } from '../supervisor.js';
+import type { SupervisorReport } from '../types.js';
+import { adminHandler, type AdminContext } from './adminRoutes.js';
+import { adminHttpChild } from './adminHttp.js';
+import type { NodeConfig } from './config.js';
+import { removeNodeFile, runningNode, writeNodeFile } from './pidFile.js';
+import { servicesSpec } from './servicesTree.js';
+import { instanceCount, readTopology } from './topology.js';
+import { hydraVersion } from './version.js';
+
+export interface RunNodeOptions {
+  /** Human progress lines (stderr by default); `hydra node start --json` passes a no-op. */
+  progress?: (line: string) => void;
+  log?: Logger;
+}
+
+/**
+ * The node's own supervisors. The root is strict (3 in a minute): by the time it gives up,
+ * `services` and `system` have each already failed their own intensity, so restarting the whole
+ * daemon (systemd) is the next sensible step.
+ */
+const ROOT_FLAGS = { strategy: 'one_for_one', intensity: 3, periodMs: 60_000 } as const;
+const SYSTEM_FLAGS = { strategy: 'rest_for_one', intensity: 5, periodMs: 30_000 } as const;
+
+const REPORT_LEVEL: Record<SupervisorReport['context'], Level> = {
+  child_started: 'info',
+  shutdown: 'info',
+  child_terminated: 'warn',
+  restarting: 'warn',
+  start_error: 'error',
+  shutdown_error: 'error',
+  reached_max_restart_intensity: 'error',
+};
+
+/** Runs the node until it is stopped (resolves 0) or its root supervisor gives up (resolves 1). */
+export async function runNode(config: NodeConfig, options: RunNodeOptions = {}): Promise<number> {
+  const log = options.log ?? createLogger({ node: config.nodeId, component: 'node' }, { level: config.logLevel });
+  const say = options.progress ?? ((line: string) => process.stderr.write(`hydra node: ${line}\n`));
+  const other = runningNode(config.home);
+  if (other) {
+    throw new ConfigError('HYDRA_HOME', `node ${other.nodeId} already runs from ${config.home} (pid ${other.pid}, admin ${other.adminUrl}); stop it with 'hydra node stop' or use another HYDRA_HOME`);
+  }
+  const topology = readTopology(config.topologyFile, config.topologyExplicit);
+  const instances = instanceCount(topology.entries);
+  const version = hydraVersion();
+  const startedAt = Date.now();
+  const onReport = (r: SupervisorReport) => {
+    const { pid, ...rest } = r;
+    // `childPid`, not `pid`: the logger's `pid` is the daemon's.
+    log[REPORT_LEVEL[r.context]](`supervisor ${r.context}`, { component: 'supervisor', ...rest, ...(pid !== undefined ? { childPid: pid } : {}) });
+  };
+
+  let adminUrl = '';
+  let stopping = false;
+  const ctx: AdminContext = { nodeId: config.nodeId, version, startedAt, adminUrl: () => adminUrl, adminPath: 'system/admin-http', root: () => root, stop: () => requestStop('POST /admin/stop') };
+  const admin = adminHttpChild({
+    id: 'admin-http',
+    host: config.adminHost,
+    port: config.adminPort,
+    handler: adminHandler(ctx),
+    onListening: (url) => {
+      adminUrl = url;
+      writeNodeFile(config.home, { pid: process.pid, adminUrl: url, nodeId: config.nodeId, startedAt: new Date(startedAt).toISOString() });
+      log.info('admin listening', { url });
+    },
+  });
+  const serviceEnv: Record<string, string> = {
+    HYDRA_NODE_ID: config.nodeId,
+    REDIS_URL: config.redisUrl,
+    HYDRA_KEY_PREFIX: config.keyPrefix,
+    HYDRA_LOG_LEVEL: config.logLevel,
+    ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}),
+  };
+  const root: Supervisor = new Supervisor(
+    {
+      id: 'node',
+      ...ROOT_FLAGS,
+      children: [
+        supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: [admin] }, { onReport }),
+        supervisorChild(servicesSpec(topology, { portBase: config.servicePortBase, env: serviceEnv, supervisorOptions: { onReport } }), { onReport }),
+      ],
+    },
+    { onReport },
+  );
+
+  function requestStop(why: string): void {
+    if (stopping) return;
+    stopping = true;
+    log.info('node stopping', { why });
+    say(`stopping node ${config.nodeId} (${why})`);
+    void root.stop();
+  }
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (!stopping) return requestStop(signal);
+    // A second signal means "now": exit at once; the children go with us (exit cleanup / IPC link).
+    log.warn('second signal during stop; exiting now', { signal });
+    removeNodeFile(config.home);
+    process.exit(1);
+  };
+  process.on('SIGTERM', onSignal);
+  process.on('SIGINT', onSignal);
+
+  try {
+    log.info('node starting', { home: config.home, topology: config.topologyFile, instances, version });
+    say(`starting node ${config.nodeId} (hydra ${version}, home ${config.home}, topology ${config.topologyFile}: ${instances} service instance(s))`);
+    try {
+      await root.start();
+    } catch (err) {
+      log.error('node failed to start', { err });
+      say(`node ${config.nodeId} failed to start: ${err instanceof Error ? err.message : String(err)}`);
+      return 1;
+    }
+    if (!stopping) {
+      log.info('node running', { adminUrl, instances });
+      say(`node ${config.nodeId} running: admin ${adminUrl}, ${instances} services`);
+    }
+    const reason = await root.exited;
+    if (stopping && reason.normal) {
+      log.info('node stopped', { uptimeMs: Date.now() - startedAt });
+      say(`node ${config.nodeId} stopped`);
+      return 0;
+    }
+    log.error('node root supervisor gave up; exiting 1', { reason: reason.reason });
+    say(`node ${config.nodeId} failed: ${reason.reason}`);
+    return 1;
+  } finally {
+    process.off('SIGTERM', onSignal);
+    process.off('SIGINT', onSignal);
+    removeNodeFile(config.home);
+  }
+}
