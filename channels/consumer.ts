@@ -44,6 +44,12 @@ export interface HandlerContext {
   channel: string;
   group: string;
   consumer: string;
+  /**
+   * Marks an entry of this batch as one that can never be handled (failed authentication, a
+   * malformed frame): when the handler resolves it goes to the dead-letter stream with the
+   * reason instead of being acknowledged. Retrying such an entry would only delay that.
+   */
+  deadLetter(id: string, reason: string): void;
 }
 
 export type Handler = (batch: Envelope[], ctx: HandlerContext) => Promise<void> | void;
@@ -72,7 +78,7 @@ export class Consumer {
   private readonly cursor: GroupCursor;
   private readonly opts: Required<Omit<ConsumeOptions, 'versions' | 'onError'>> & Pick<ConsumeOptions, 'versions'>;
   private readonly onError: (err: unknown) => void;
-  private readonly ctx: HandlerContext;
+  private readonly ctx: Omit<HandlerContext, 'deadLetter'>;
   private readonly failures = new Map<string, string>();
   private stopping = false;
   private abandoned = false;
@@ -216,15 +222,18 @@ export class Consumer {
     }
     if (batch.length === 0) return;
     const ids = batch.map((b) => b.env.id);
+    const deliveryOf = new Map(batch.map((b) => [b.env.id, b.delivery]));
     this.toucher = setInterval(() => this.cursor.touch(ids).catch(this.onError), Math.max(50, this.opts.claimIdleMs / 3));
     try {
-      const batchError = await this.attempt(batch.map((b) => b.env));
-      if (batchError === null) return await this.succeeded(ids);
+      const rejected = new Map<string, string>();
+      const batchError = await this.attempt(batch.map((b) => b.env), rejected);
+      if (batchError === null) return await this.succeeded(ids, rejected, deliveryOf);
       // Isolate the poison: retry each entry alone, acknowledge those that pass.
       for (const { env, delivery } of batch) {
         if (this.abandoned) return;
-        const error = batch.length > 1 ? await this.attempt([env]) : batchError;
-        if (error === null) await this.succeeded([env.id]);
+        const alone = new Map<string, string>();
+        const error = batch.length > 1 ? await this.attempt([env], alone) : batchError;
+        if (error === null) await this.succeeded([env.id], alone, deliveryOf);
         else await this.failed(delivery, error);
       }
     } finally {
@@ -233,19 +242,29 @@ export class Consumer {
   }
 
   /** Runs the handler; null when it succeeded, else the reason it failed. */
-  private async attempt(envs: Envelope[]): Promise<string | null> {
+  private async attempt(envs: Envelope[], rejected: Map<string, string>): Promise<string | null> {
+    const inBatch = new Set(envs.map((e) => e.id));
+    const ctx: HandlerContext = {
+      ...this.ctx,
+      deadLetter: (id, reason) => {
+        if (!inBatch.has(id)) throw new ChannelError(this.channel.name, `deadLetter: entry ${id} is not in the batch being handled`);
+        rejected.set(id, reason);
+      },
+    };
     try {
-      await this.handler(envs, this.ctx);
+      await this.handler(envs, ctx);
       return null;
     } catch (err) {
       return reasonOf(err);
     }
   }
 
-  private async succeeded(ids: string[]): Promise<void> {
+  private async succeeded(ids: string[], rejected: Map<string, string>, deliveryOf: Map<string, Delivery>): Promise<void> {
     if (this.abandoned) return;
-    await this.ack(ids);
-    this.stats.handled += ids.length;
+    for (const [id, reason] of rejected) await this.deadLetter(deliveryOf.get(id)!, reason);
+    const done = ids.filter((id) => !rejected.has(id));
+    await this.ack(done);
+    this.stats.handled += done.length;
     for (const id of ids) this.failures.delete(id);
   }
 

@@ -43,6 +43,7 @@ export function processChild(options: ProcessChildOptions): () => Promise<ChildH
 
 class ProcessChild implements ChildHandle {
   readonly exited: Promise<ExitReason>;
+  port: number | null = null;
   private lastStatus: ChildStatus | null = null;
   private lastHeartbeatAt = Date.now();
   private killReason: string | null = null;
@@ -137,7 +138,10 @@ class ProcessChild implements ChildHandle {
       await Promise.race([
         new Promise<void>((resolve, reject) => {
           this.readyListener = (m) => {
-            if (m.t === 'ready') resolve();
+            if (m.t === 'ready') {
+              this.port = m.port ?? null;
+              resolve();
+            }
             else if (m.t === 'start_failed') reject(new StartError(id, m.reason));
           };
         }),

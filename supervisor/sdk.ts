@@ -71,6 +71,12 @@ export interface ServiceContext {
   emit(channel: string, typeRef: string, body: unknown, key?: string): Promise<void>;
   /** Custom counters, reported with the runtime's own in every heartbeat. */
   readonly counters: Record<string, number>;
+  /**
+   * Inside `handle` only: sends `message` to its channel's dead-letter stream with `reason`
+   * instead of acknowledging it, for input that can never be handled (a frame that fails
+   * authentication). Throwing instead would retry it `maxDeliveries` times first.
+   */
+  deadLetter(message: Envelope, reason: string): void;
 }
 
 export interface ServiceManifest {
@@ -83,6 +89,8 @@ export interface ServiceManifest {
   /** Channel → the `type@v` refs this service may emit to it. */
   produces?: Record<string, string[]>;
   http?: HttpRoute[];
+  /** Where the routes are served; default `/<name>`. */
+  mount?: string;
   init?(ctx: ServiceContext): void | Promise<void>;
   handle?(batch: Envelope[], ctx: ServiceContext): void | Promise<void>;
   stop?(ctx: ServiceContext): void | Promise<void>;
@@ -112,7 +120,7 @@ export function defineService<M extends ServiceManifest>(manifest: M): M {
   return manifest;
 }
 
-const KNOWN_FIELDS = new Set(['name', 'version', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'batchSize', 'maxDeliveries']);
+const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'batchSize', 'maxDeliveries']);
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 /** semver.org's grammar: MAJOR.MINOR.PATCH, optional -prerelease and +build. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -137,6 +145,7 @@ export function validateManifest(value: unknown): asserts value is ServiceManife
   }
   if (Object.keys(consumes).length > 0 && typeof m.handle !== 'function') throw new SpecError('handle', m.handle, 'a function, since the service consumes channels');
   if (m.http !== undefined) routes(m.http);
+  if (m.mount !== undefined && (typeof m.mount !== 'string' || !/^(\/[a-z0-9_-]+)+$/.test(m.mount))) throw new SpecError('mount', m.mount, 'a path such as /reports (lower-case segments, no trailing slash)');
   positiveInt('batchSize', m.batchSize, 10_000);
   positiveInt('maxDeliveries', m.maxDeliveries, 1_000);
 }

@@ -35,6 +35,8 @@ export interface ChildStatus {
 /** A started child, as its supervisor sees it. */
 export interface ChildHandle {
   readonly pid: number | null;
+  /** The HTTP port the child said it serves on when it became ready, if any. */
+  readonly port?: number | null;
   /** Resolves once, when the child has ended for whatever reason (never rejects). */
   readonly exited: Promise<ExitReason>;
   /** Ends the child: brutal_kill, or ask/SIGTERM and wait up to `shutdown` ms, then SIGKILL. */
@@ -80,6 +82,8 @@ export interface ChildInfo {
   id: string;
   kind: ChildKind;
   pid: number | null;
+  /** HTTP port of a running child that serves HTTP, else null. */
+  port: number | null;
   state: ChildState;
   restarts: number;
   version: string | null;

@@ -8,13 +8,15 @@
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Channel } from '../../channels/channel.js';
-import { encodeMessage, parseTypeRef, type OutgoingMessage } from '../../channels/envelope.js';
+import { encodeMessage, parseTypeRef, type Envelope, type OutgoingMessage } from '../../channels/envelope.js';
 import { SpecError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ServiceContext, ServiceManifest } from '../sdk.js';
 
 interface Outbox {
   messages: Map<Channel, OutgoingMessage[]>;
+  /** The consumer's dead-letter mark for the batch in hand. */
+  deadLetter?: (id: string, reason: string) => void;
   /** False once flushed: an emit from a task `handle` left running is published directly, not dropped. */
   open: boolean;
 }
@@ -22,7 +24,7 @@ interface Outbox {
 export interface ServiceRuntimeContext {
   ctx: ServiceContext;
   /** Runs `fn` (the handle hook) with its emits buffered, then publishes them. */
-  inBatch(fn: () => void | Promise<void>): Promise<void>;
+  inBatch(fn: () => void | Promise<void>, deadLetter?: (id: string, reason: string) => void): Promise<void>;
   /** Messages published so far. */
   emitted(): number;
 }
@@ -57,13 +59,19 @@ export function createServiceContext(manifest: ServiceManifest, instance: string
     });
   };
 
-  const ctx: ServiceContext = { service: manifest.name, version: manifest.version, instance, log, emit, counters: {} };
+  const deadLetter = (message: Envelope, reason: string): void => {
+    const mark = scope.getStore()?.deadLetter;
+    if (!mark) throw new Error(`ctx.deadLetter(${message.id}) called outside handle: only entries of the batch in hand can be dead-lettered`);
+    mark(message.id, reason);
+  };
+
+  const ctx: ServiceContext = { service: manifest.name, version: manifest.version, instance, log, emit, counters: {}, deadLetter };
 
   return {
     ctx,
     emitted: () => emitted,
-    async inBatch(fn) {
-      const outbox: Outbox = { messages: new Map(), open: true };
+    async inBatch(fn, deadLetter) {
+      const outbox: Outbox = { messages: new Map(), open: true, ...(deadLetter ? { deadLetter } : {}) };
       try {
         await scope.run(outbox, fn);
       } finally {

@@ -27,7 +27,7 @@ interface CompiledRoute {
 export function createServiceHttp(options: ServiceHttpOptions): Server {
   const { manifest, ctx, log } = options;
   const compiled: CompiledRoute[] = (manifest.http ?? []).map((route) => ({ route, segments: splitPath(route.path) }));
-  const mount = `/${manifest.name}`;
+  const mount = manifest.mount ?? `/${manifest.name}`;
 
   const serve = async (raw: IncomingMessage, res: ServerResponse): Promise<void> => {
     const url = new URL(raw.url ?? '/', 'http://service.invalid');

@@ -112,7 +112,7 @@ async function start(): Promise<void> {
         versions: versionsWanted(name, refs),
         onError: (err) => log.warn('channel error', { channel: name, err: reasonOf(err) }),
       },
-      (batch) => rt.inBatch(() => m.handle!(batch, rt.ctx)),
+      (batch, cctx) => rt.inBatch(() => m.handle!(batch, rt.ctx), cctx.deadLetter),
     ),
   );
   // ready resolves once the group exists and this consumer's own pending entries are handled.

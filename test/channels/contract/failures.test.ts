@@ -101,4 +101,21 @@ forEachTransport(t, async (t, transport) => {
     await consumer.stop();
     t.match((await channel.deadLetters())[0]?.error, /cannot convert reading@1 to reading@2/);
   });
+
+  t.test('a handler dead-letters an entry it can never handle, the rest of the batch is acknowledged', async (t) => {
+    const channel = new Channel(transport, 'reject');
+    const ids = await channel.publishMany([1, 2, 3].map((n) => ({ type: 'frame', v: 1, body: { n } })));
+    let calls = 0;
+    const consumer = channel.consume({ group: 'g', consumer: 'c', blockMs: 50 }, (batch, ctx) => {
+      calls++;
+      for (const m of batch) if ((m.body as { n: number }).n === 2) ctx.deadLetter(m.id, 'authentication failed (wrong key or tampered frame)');
+    });
+    await waitFor('handled', () => consumer.stats.handled === 2);
+    await consumer.stop();
+    t.equal(calls, 1, 'no retry: the batch succeeded');
+    const dead = await channel.deadLetters();
+    t.equal(dead.length, 1);
+    t.match(dead[0], { originalId: ids[1], deliveries: 1, error: 'authentication failed (wrong key or tampered frame)' });
+    t.same((await channel.groups())[0], { name: 'g', pending: 0, lag: 0 });
+  });
 });

@@ -6,7 +6,7 @@ import { formatDuration, renderStatus, renderTree } from '../../../supervisor/no
 import type { ChildInfo } from '../../../supervisor/types.js';
 
 function child(id: string, more: Partial<ChildInfo> = {}): ChildInfo {
-  return { id, kind: 'worker', pid: null, state: 'running', restarts: 0, version: null, restart: 'permanent', startedAt: 0, uptimeMs: 65_000, lastExit: null, status: null, ...more };
+  return { id, kind: 'worker', pid: null, port: null, state: 'running', restarts: 0, version: null, restart: 'permanent', startedAt: 0, uptimeMs: 65_000, lastExit: null, status: null, ...more };
 }
 
 const tree: ChildInfo = child('node', {
