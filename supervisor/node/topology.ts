@@ -12,6 +12,7 @@
  * ```
  */
 import { existsSync, readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { ConfigError, SpecError } from '../errors.js';
 import { ENV } from '../ipc.js';
@@ -86,11 +87,18 @@ export function parseTopology(raw: unknown, options: ParseOptions): Topology {
   return parseSupervisor(raw, '', ctx);
 }
 
-/** Reads and validates a topology file; a missing file is an empty node unless `required`. */
+/**
+ * The reference pipeline (ingest → parse → state → report over Redis channels): what a node
+ * runs when it has no topology file of its own. Shipped beside the services (copied into dist/
+ * by the build).
+ */
+export const DEFAULT_TOPOLOGY = fileURLToPath(new URL('../../services/topology.json', import.meta.url));
+
+/** Reads and validates a topology file; a missing file means the reference pipeline unless `required`. */
 export function readTopology(file: string, required: boolean): Topology {
   if (!existsSync(file)) {
     if (required) throw new ConfigError('HYDRA_TOPOLOGY', `${file} does not exist; expected a topology JSON file`);
-    return { flags: validateSupervisorFlags({ ...SERVICES_DEFAULT_FLAGS }, 'topology'), entries: [] };
+    return readTopology(DEFAULT_TOPOLOGY, true);
   }
   let raw: unknown;
   try {
@@ -186,8 +194,12 @@ function parseId(raw: unknown, field: string, ctx: Ctx): string {
 function parseModule(raw: unknown, field: string, ctx: Ctx): string {
   if (typeof raw !== 'string' || raw === '') throw new SpecError(field, raw, "the service module's path, relative to the topology file's folder or absolute");
   const file = path.resolve(ctx.dir, raw);
-  if (!ctx.exists(file)) throw new SpecError(field, raw, `a module file that exists (${file} does not)`);
-  return file;
+  if (ctx.exists(file)) return file;
+  // Topologies name the compiled `.js` module; from the TypeScript sources (tests, tsx) the
+  // `.ts` beside it is the same module, as tsx itself resolves it.
+  const source = file.replace(/\.js$/, '.ts');
+  if (source !== file && ctx.exists(source)) return source;
+  throw new SpecError(field, raw, `a module file that exists (${file} does not)`);
 }
 
 function positiveInt(raw: unknown, field: string, expected: string): number {

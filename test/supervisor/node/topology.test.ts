@@ -98,9 +98,10 @@ t.test('other fields are checked one by one', async (t) => {
   specError(t, svc({ nodeArgs: 'fast' }), 'services[0].nodeArgs', 'fast', /array of node options/);
 });
 
-t.test('readTopology: a missing default file is an empty node, a missing explicit one or bad JSON a ConfigError', async (t) => {
+t.test('readTopology: a missing default file is the reference pipeline, a missing explicit one or bad JSON a ConfigError', async (t) => {
   const dir = mkdtempSync(path.join(os.tmpdir(), 'hydra-topology-'));
-  t.same(readTopology(path.join(dir, 'none.json'), false).entries, []);
+  const pipeline = readTopology(path.join(dir, 'none.json'), false).entries;
+  t.same(pipeline.map((e) => e.id), ['ingest', 'parse', 'state', 'report'], 'the four services of the reference pipeline');
   t.throws(() => readTopology(path.join(dir, 'none.json'), true), ConfigError);
   writeFileSync(path.join(dir, 'bad.json'), '{ "services": [ }');
   t.throws(() => readTopology(path.join(dir, 'bad.json'), true), { name: 'ConfigError', message: /^HYDRA_TOPOLOGY: .*bad\.json is not valid JSON/ });
