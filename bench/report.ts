@@ -22,3 +22,20 @@ export function writeResult(name: string, data: unknown): string {
   writeFileSync(file, `${JSON.stringify({ bench: name, at: new Date().toISOString(), machine, ...(data as object) }, null, 2)}\n`);
   return file.pathname;
 }
+
+export interface Percentiles {
+  median: number;
+  p95: number;
+  p99: number;
+  min: number;
+  max: number;
+  samples: number[];
+}
+
+/** Nearest-rank percentiles of a sample, rounded to 0.1. */
+export function percentiles(samples: number[], keep = true): Percentiles {
+  const s = [...samples].sort((a, b) => a - b);
+  const at = (q: number) => s[Math.min(s.length - 1, Math.max(0, Math.ceil(q * s.length) - 1))]!;
+  const r = (n: number) => Math.round(n * 10) / 10;
+  return { median: r(at(0.5)), p95: r(at(0.95)), p99: r(at(0.99)), min: r(s[0]!), max: r(s[s.length - 1]!), samples: keep ? samples.map(r) : [] };
+}

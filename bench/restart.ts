@@ -11,32 +11,18 @@
  * Both HTTP timings poll the same way (a fresh connection every 2 ms), so their ratio is what
  * supervision and the runtime add on top of Node start-up (DESIGN.md: ~65 ms on these machines).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 import type { SupervisorReport } from '../supervisor/types.js';
-import { progress, table, writeResult } from './report.js';
+import { buildDist } from './build.js';
+import { percentiles as stats, progress, table, writeResult } from './report.js';
 
 const RUNS = 25;
 const SERVICE_PORT = 39_100;
 const BARE_PORT = 39_101;
 const LINKED_PORT = 39_102;
 const ROOT = new URL('../', import.meta.url);
-
-interface Stats {
-  median: number;
-  p95: number;
-  min: number;
-  max: number;
-  samples: number[];
-}
-
-function stats(samples: number[]): Stats {
-  const s = [...samples].sort((a, b) => a - b);
-  const at = (q: number) => s[Math.min(s.length - 1, Math.ceil(q * s.length) - 1)]!;
-  const r = (n: number) => Math.round(n * 10) / 10;
-  return { median: r(at(0.5)), p95: r(at(0.95)), min: r(s[0]!), max: r(s[s.length - 1]!), samples: samples.map(r) };
-}
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -130,8 +116,7 @@ async function linkedRestarts(): Promise<{ ready: number[]; http: number[] }> {
 }
 
 export async function benchRestart(): Promise<unknown> {
-  progress('building dist/ (the bench measures the compiled runtime)');
-  execFileSync(process.execPath, [fileURLToPath(new URL('node_modules/typescript/bin/tsc', ROOT)), '-p', fileURLToPath(new URL('tsconfig.build.json', ROOT))], { stdio: 'inherit' });
+  buildDist();
   const cold = stats(await coldStarts());
   progress(`cold start (bare node -e, spawn → first HTTP 200): median ${cold.median} ms, p95 ${cold.p95} ms (${RUNS} runs)`);
   const l = await linkedRestarts();

@@ -3,11 +3,13 @@
  * printing its numbers and writing bench/results/<name>.json.
  */
 import { benchChannels } from './channels.js';
+import { benchPipeline } from './pipeline.js';
 import { benchRestart } from './restart.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
   channels: benchChannels,
   restart: benchRestart,
+  pipeline: benchPipeline,
 };
 
 const wanted = process.argv.slice(2);
