@@ -71,6 +71,7 @@ export class Channel {
     await this.waitForRoom();
     const ids = await this.transport.append(this.name, entries);
     this.publishedSinceCheck += ids.length;
+    this.trimNowAndThen();
     return ids;
   }
 
@@ -79,10 +80,14 @@ export class Channel {
     return new Consumer(this, options, handler);
   }
 
-  /** Unconsumed entries: the largest (undelivered + unacknowledged) over groups; the stream length when there is no group yet. */
+  /**
+   * Unconsumed entries: the largest (undelivered + unacknowledged) over groups. A channel no
+   * group reads has nobody to wait for (a notification stream such as state.changes, whose
+   * readers are live subscribers): its backlog is 0 and retention keeps its newest entries.
+   */
   async backlog(): Promise<number> {
     const groups = await this.transport.groups(this.name);
-    if (groups.length === 0) return this.transport.length(this.name);
+    if (groups.length === 0) return 0;
     return Math.max(...groups.map((g) => g.lag + g.pending));
   }
 
@@ -94,13 +99,27 @@ export class Channel {
     return this.transport.length(this.name);
   }
 
-  /** Deletes what every group has acknowledged; returns how many entries went. */
-  trim(): Promise<number> {
-    return this.transport.trim(this.name);
+  /**
+   * Deletes what every group has acknowledged; returns how many entries went. A channel without
+   * groups keeps its newest `highWaterMark` entries, for a group that may come (started from '0').
+   */
+  async trim(): Promise<number> {
+    const groups = await this.transport.groups(this.name);
+    if (groups.length > 0) return this.transport.trim(this.name);
+    return this.highWaterMark === Infinity ? 0 : this.transport.trimToLength(this.name, this.highWaterMark);
   }
 
   deadLetters(count = 100): Promise<DeadLetter[]> {
     return this.transport.deadLetters(this.name, count);
+  }
+
+  private trimmedAt = Date.now();
+
+  /** Producers trim too: a channel nobody consumes has no consumer loop to do it. */
+  private trimNowAndThen(): void {
+    if (this.retentionIntervalMs === 0 || Date.now() - this.trimmedAt < this.retentionIntervalMs) return;
+    this.trimmedAt = Date.now();
+    this.trim().catch(() => undefined); // best effort: the next interval tries again
   }
 
   private async waitForRoom(): Promise<void> {

@@ -62,6 +62,8 @@ export interface Transport {
    * Returns how many entries were deleted.
    */
   trim(channel: string): Promise<number>;
+  /** Keeps only the newest `maxLen` entries; for channels no group reads (nobody to wait for). Returns how many went. */
+  trimToLength(channel: string, maxLen: number): Promise<number>;
   /** The newest `count` dead letters of the channel, oldest first. */
   deadLetters(channel: string, count: number): Promise<DeadLetter[]>;
   /** A handle for one consumer of one group. */

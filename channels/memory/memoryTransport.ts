@@ -77,6 +77,15 @@ export class MemoryTransport implements Transport, CursorHost {
     });
   }
 
+  async trimToLength(channel: string, maxLen: number): Promise<number> {
+    const db = this.db.check(channel);
+    return db.transaction(() => {
+      const oldestKept = db.get<StreamId>(SQL.nthNewest, [channel, Math.max(0, maxLen - 1)]);
+      if (!oldestKept || maxLen < 1) return maxLen < 1 ? db.run(SQL.deleteEntriesBelow, [channel, Number.MAX_SAFE_INTEGER, 0]) : 0;
+      return db.run(SQL.deleteEntriesBelow, [channel, oldestKept.ms, oldestKept.seq]);
+    });
+  }
+
   async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
     const db = this.db.check(channel);
     if (!(count > 0)) return []; // as XREVRANGE COUNT 0

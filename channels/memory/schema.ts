@@ -38,6 +38,7 @@ export const SQL = {
   entriesAfter: 'SELECT ms, seq, fields FROM entries WHERE channel = ? AND (ms, seq) > (?, ?) ORDER BY ms, seq LIMIT ?',
   deleteEntry: 'DELETE FROM entries WHERE channel = ? AND ms = ? AND seq = ?',
   deleteEntriesBelow: 'DELETE FROM entries WHERE channel = ? AND (ms, seq) < (?, ?)',
+  nthNewest: 'SELECT ms, seq FROM entries WHERE channel = ? ORDER BY ms DESC, seq DESC LIMIT 1 OFFSET ?',
 
   insertGroup: 'INSERT OR IGNORE INTO groups (channel, name, last_ms, last_seq) VALUES (?, ?, ?, ?)',
   group: 'SELECT last_ms, last_seq FROM groups WHERE channel = ? AND name = ?',

@@ -76,6 +76,11 @@ class RedisTransport implements Transport {
     return Number(await this.redis.xtrim(key, 'MINID', floor!));
   }
 
+  async trimToLength(channel: string, maxLen: number): Promise<number> {
+    this.assertOpen(channel);
+    return Number(await this.redis.xtrim(this.key(channel), 'MAXLEN', maxLen));
+  }
+
   async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
     this.assertOpen(channel);
     const rows = (await this.redis.xrevrange(this.deadKey(channel), '+', '-', 'COUNT', count)) as Array<[string, string[]]>;

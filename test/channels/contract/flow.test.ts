@@ -13,6 +13,7 @@ const msgs = (n: number, from = 0) => Array.from({ length: n }, (_, i) => ({ typ
 forEachTransport(t, async (t, transport) => {
   t.test('publish waits while the backlog is over the high-water mark', async (t) => {
     const channel = new Channel(transport, 'pressure', { highWaterMark: 20, retentionIntervalMs: 0 });
+    await transport.cursor('pressure', 'g', 'c').ensureGroup('0'); // a group that has not read yet
     await channel.publishMany(msgs(25));
     let published = false;
     const blocked = channel.publish({ type: 'test.item', v: 1, body: { n: 25 } }).then(() => (published = true));
@@ -29,6 +30,7 @@ forEachTransport(t, async (t, transport) => {
 
   t.test('publish fails with a clear error when the backlog stays high past maxPublishWaitMs', async (t) => {
     const channel = new Channel(transport, 'stuck', { highWaterMark: 5, maxPublishWaitMs: 200 });
+    await transport.cursor('stuck', 'g', 'c').ensureGroup('0');
     await channel.publishMany(msgs(5));
     await t.rejects(channel.publish({ type: 'test.item', v: 1, body: {} }), ChannelError);
     await t.rejects(channel.publish({ type: 'test.item', v: 1, body: {} }), /backlog of 5 stayed at or over the high-water mark 5/);
@@ -63,6 +65,21 @@ forEachTransport(t, async (t, transport) => {
     t.same(handled, ids.slice(10), 'the slow group still got every entry it had not acknowledged');
     t.equal(await channel.trim(), 40);
     t.equal(await channel.length(), 0);
+  });
+
+  t.test('a channel no group reads applies no backpressure and keeps only its newest entries', async (t) => {
+    const channel = new Channel(transport, 'notify', { highWaterMark: 10, retentionIntervalMs: 0 });
+    await channel.publishMany(msgs(30));
+    t.equal(await channel.backlog(), 0, 'nobody to wait for');
+    t.equal(await channel.trim(), 20);
+    t.equal(await channel.length(), 10);
+    const got: number[] = [];
+    const late = channel.consume({ group: 'late', consumer: 'c', blockMs: 50, startId: '0' }, (b) => {
+      got.push(...b.map((m) => (m.body as { n: number }).n));
+    });
+    await waitFor('late group read the kept entries', () => got.length === 10);
+    await late.stop();
+    t.same(got, [20, 21, 22, 23, 24, 25, 26, 27, 28, 29], 'a group that comes later reads the newest entries');
   });
 
   t.test('consumers trim acknowledged entries as they go', async (t) => {
