@@ -8,6 +8,7 @@
  * envelope module directly, not from `channels/index.js`, which would also load sql.js.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
+import type { WebSocket } from 'ws';
 import type { Envelope } from '../channels/index.js';
 import { parseTypeRef } from '../channels/envelope.js';
 import { SpecError } from './errors.js';
@@ -79,6 +80,16 @@ export interface ServiceContext {
   deadLetter(message: Envelope, reason: string): void;
 }
 
+/**
+ * A WebSocket endpoint at `<mount><path>`: the runtime answers the HTTP upgrade (frames at most
+ * 64 KiB) and hands each connection over; the service owns the protocol from there on.
+ */
+export interface WebSocketEndpoint {
+  /** Below the mount point, literal segments only, e.g. `/ws`. */
+  path: string;
+  onConnection(socket: WebSocket, req: IncomingMessage, ctx: ServiceContext): void;
+}
+
 export interface ServiceManifest {
   /** Lower-case id: the consumer group, the HTTP mount point `/<name>/`, the log field. */
   name: string;
@@ -91,6 +102,7 @@ export interface ServiceManifest {
   http?: HttpRoute[];
   /** Where the routes are served; default `/<name>`. */
   mount?: string;
+  websocket?: WebSocketEndpoint;
   init?(ctx: ServiceContext): void | Promise<void>;
   handle?(batch: Envelope[], ctx: ServiceContext): void | Promise<void>;
   stop?(ctx: ServiceContext): void | Promise<void>;
@@ -120,7 +132,7 @@ export function defineService<M extends ServiceManifest>(manifest: M): M {
   return manifest;
 }
 
-const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'batchSize', 'maxDeliveries']);
+const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'batchSize', 'maxDeliveries']);
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 /** semver.org's grammar: MAJOR.MINOR.PATCH, optional -prerelease and +build. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -146,6 +158,7 @@ export function validateManifest(value: unknown): asserts value is ServiceManife
   if (Object.keys(consumes).length > 0 && typeof m.handle !== 'function') throw new SpecError('handle', m.handle, 'a function, since the service consumes channels');
   if (m.http !== undefined) routes(m.http);
   if (m.mount !== undefined && (typeof m.mount !== 'string' || !/^(\/[a-z0-9_-]+)+$/.test(m.mount))) throw new SpecError('mount', m.mount, 'a path such as /reports (lower-case segments, no trailing slash)');
+  if (m.websocket !== undefined) websocketEndpoint(m.websocket);
   positiveInt('batchSize', m.batchSize, 10_000);
   positiveInt('maxDeliveries', m.maxDeliveries, 1_000);
 }
@@ -201,6 +214,14 @@ function routes(value: unknown): void {
     if (seen.has(shape)) throw new SpecError(`http[${i}].path`, path, `a route not already declared for ${method}`);
     seen.add(shape);
   });
+}
+
+function websocketEndpoint(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SpecError('websocket', value, 'an object { path, onConnection }');
+  const { path, onConnection } = value as Record<string, unknown>;
+  // Literal segments only: the upgrade is matched by exact path, with no params to hand over.
+  if (typeof path !== 'string' || path === '/' || !validPath(path) || path.includes(':')) throw new SpecError('websocket.path', path, "a literal path below the service such as '/ws'");
+  if (typeof onConnection !== 'function') throw new SpecError('websocket.onConnection', onConnection, 'a function (socket, req, ctx) => void');
 }
 
 function validPath(path: string): boolean {

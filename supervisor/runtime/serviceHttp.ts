@@ -2,13 +2,22 @@
  * The HTTP side of a service instance: the manifest's routes mounted under `/<name>/`, and
  * `GET /healthz`. Errors are JSON `{ error }`: 404 for an unknown route, 405 for a known path
  * with another method, 413 for a body over 1 MiB, the HttpError's status, else 500 with the reason.
+ * A manifest's `websocket` endpoint is served on the same port through the server's 'upgrade'
+ * event; any other upgrade is answered 404.
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import type { WebSocketServer } from 'ws';
 import { reasonOf } from '../../channels/errors.js';
 import type { Logger } from '../log.js';
 import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from '../sdk.js';
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;
+/** Largest WebSocket message accepted; a bigger one closes the connection (1009). */
+export const MAX_WS_PAYLOAD = 64 * 1024;
+
+/** The WebSocket server of each HTTP server, so closeServer can say goodbye to its clients. */
+const webSockets = new WeakMap<Server, WebSocketServer>();
 
 export interface ServiceHttpOptions {
   manifest: ServiceManifest;
@@ -75,13 +84,55 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
     if (result !== undefined) respond(res, result);
   };
 
-  return createServer((raw, res) => {
+  const server = createServer((raw, res) => {
     serve(raw, res).catch((err: unknown) => {
       const status = err instanceof HttpError ? err.status : 500;
       if (status >= 500) log.error('http handler failed', { method: raw.method, url: raw.url, err: reasonOf(err) });
       if (res.headersSent) return void res.destroy();
       send(res, status, { error: err instanceof HttpError ? err.message : reasonOf(err) });
     });
+  });
+  serveUpgrades(server, options, mount);
+  return server;
+}
+
+/**
+ * Upgrades to the manifest's WebSocket endpoint (exact path `<mount><path>`), 404 for any other
+ * path. `ws` is imported on the first upgrade only, so services without one never load it.
+ */
+function serveUpgrades(server: Server, options: ServiceHttpOptions, mount: string): void {
+  const endpoint = options.manifest.websocket;
+  let wss: Promise<WebSocketServer> | undefined;
+  server.on('upgrade', (raw: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const pathname = new URL(raw.url ?? '/', 'http://service.invalid').pathname;
+    if (!endpoint || pathname !== `${mount}${endpoint.path}`) {
+      const body = JSON.stringify({ error: `no WebSocket endpoint at ${pathname}` });
+      socket.end(`HTTP/1.1 404 Not Found\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    options.onRequest();
+    // A client that resets while `ws` loads must not crash the process with an unhandled 'error'.
+    socket.on('error', () => socket.destroy());
+    wss ??= import('ws').then(({ WebSocketServer }) => {
+      const created = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
+      webSockets.set(server, created);
+      return created;
+    });
+    wss.then(
+      (ws) =>
+        ws.handleUpgrade(raw, socket, head, (client) => {
+          try {
+            endpoint.onConnection(client, raw, options.ctx);
+          } catch (err) {
+            options.log.error('websocket onConnection failed', { url: raw.url, err: reasonOf(err) });
+            client.close(1011, 'internal error');
+          }
+        }),
+      (err: unknown) => {
+        options.log.error('websocket server unavailable', { err: reasonOf(err) });
+        socket.destroy();
+      },
+    );
   });
 }
 
@@ -105,7 +156,15 @@ export async function closeServer(server: Server, graceMs: number): Promise<void
   if (!server.listening) return;
   const closed = new Promise<void>((resolve) => server.close(() => resolve()));
   server.closeIdleConnections();
-  const timer = setTimeout(() => server.closeAllConnections(), graceMs);
+  // Upgraded sockets are outside the HTTP server's connection tracking but still keep it open:
+  // WebSocket clients are told 1001 (going away) at once so they reconnect to the next
+  // instance, and cut with the rest when the grace ends.
+  const wss = webSockets.get(server);
+  for (const client of wss?.clients ?? []) client.close(1001, 'service stopping');
+  const timer = setTimeout(() => {
+    server.closeAllConnections();
+    for (const client of wss?.clients ?? []) client.terminate();
+  }, graceMs);
   await closed;
   clearTimeout(timer);
 }

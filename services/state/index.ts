@@ -1,0 +1,128 @@
+/**
+ * The live-state server of the reference pipeline. Consumes `packet.parsed@1`, applies each
+ * item's update only when its sequence is newer than the one held (liveState.ts), keeps the
+ * state in memory for queries and subscriptions, persists it write-behind to its own table
+ * item_state (writeBehind.ts, itemStore.ts), emits `state.change@1` per applied update, and
+ * serves `GET /state/sites/:site`, `GET /state/items`, `GET /state/stream` (SSE) and the
+ * WebSocket `/state/ws` (protocol.ts). On start it rebuilds the memory from item_state before
+ * the runtime starts consuming.
+ *
+ * Durability: `handle` resolves only after the flush carrying its rows has committed, and the
+ * runtime acknowledges a batch only after `handle` resolved, so a crash loses nothing that was
+ * acknowledged; the lag between memory and PostgreSQL is bounded by one flush (STATE_FLUSH_MS,
+ * 50 ms). While PostgreSQL is unreachable, handle keeps retrying with backoff instead of acking,
+ * and the memory keeps answering queries.
+ */
+import pg from 'pg';
+import type { Envelope } from '../../channels/index.js';
+import { defineService, type ServiceContext } from '../../supervisor/sdk.js';
+import { CHANNELS, type PacketParsedV1 } from '../messages.js';
+import { checkUpdate } from './checkUpdate.js';
+import { readStateConfig } from './config.js';
+import { ensureSchema, loadItems, upsertItems } from './itemStore.js';
+import { LiveState } from './liveState.js';
+import { stateRoutes, type RouteOptions } from './routes.js';
+import type { ItemState } from './selector.js';
+import { WriteBehind } from './writeBehind.js';
+import { stateWebSocket, type WsOptions } from './wsServer.js';
+
+const live = new LiveState();
+/** Filled from the config in init; routes and the WebSocket read it per request/connection. */
+const settings: RouteOptions & WsOptions = {};
+let pool: pg.Pool | undefined;
+let writer: WriteBehind | undefined;
+/** Handlers between their start and handing their rows to the writer (see WriteBehind's `idle`). */
+let applying = 0;
+
+function count(ctx: ServiceContext, name: string, by = 1): void {
+  ctx.counters[name] = (ctx.counters[name] ?? 0) + by;
+}
+
+export default defineService({
+  name: 'state',
+  version: '1.0.0',
+  consumes: { [CHANNELS.parsed]: ['packet.parsed@1'] },
+  produces: { [CHANNELS.changes]: ['state.change@1'] },
+  batchSize: 200,
+
+  async init(ctx) {
+    const config = readStateConfig();
+    Object.assign(settings, { ssePingMs: config.ssePingMs, pingMs: config.wsPingMs, maxBindings: config.wsMaxBindings });
+    const p = (pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 }));
+    // An idle client's error (PostgreSQL restarted) is emitted on the pool: log it, never crash.
+    p.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));
+    await ensureSchema(p);
+    const started = Date.now();
+    live.load(await loadItems(p));
+    ctx.counters.items = live.size;
+    ctx.log.info('state rebuilt from item_state', { items: live.size, ms: Date.now() - started });
+    for (const name of ['applied', 'ignored_stale', 'redelivered', 'bad_updates', 'flushes', 'rows_written', 'db_write_failures']) ctx.counters[name] = 0;
+
+    let failing = false;
+    writer = new WriteBehind({
+      write: (rows) => upsertItems(p, rows),
+      intervalMs: config.flushMs,
+      maxRows: config.flushRows,
+      idle: () => applying === 0,
+      onFlush: (rows) => {
+        count(ctx, 'flushes');
+        count(ctx, 'rows_written', rows);
+        if (failing) ctx.log.info('postgres writes resumed', { rows });
+        failing = false;
+      },
+      onError: (err, attempt, retryInMs) => {
+        count(ctx, 'db_write_failures');
+        // One line per failure streak at warn; the retries after it at debug.
+        (failing ? ctx.log.debug : ctx.log.warn)('postgres write failed; batch held unacknowledged, retrying', { attempt, retryInMs, err: (err as Error).message ?? String(err) });
+        failing = true;
+      },
+    });
+  },
+
+  async handle(batch: Envelope[], ctx) {
+    const rows: ItemState[] = [];
+    applying++;
+    try {
+      for (const m of batch) {
+        let update: PacketParsedV1;
+        try {
+          update = checkUpdate(m);
+        } catch (err) {
+          count(ctx, 'bad_updates');
+          ctx.deadLetter(m, (err as Error).message);
+          continue;
+        }
+        for (const record of update.items) {
+          const result = live.apply(update, record, m.id);
+          if (result.kind === 'stale') {
+            count(ctx, 'ignored_stale');
+            continue;
+          }
+          count(ctx, result.kind);
+          rows.push(result.state);
+          // Buffered by the runtime and published after handle resolves, before the ack.
+          await ctx.emit(CHANNELS.changes, 'state.change@1', result.change, `${update.site}:${update.device}`);
+        }
+      }
+    } finally {
+      applying--;
+    }
+    ctx.counters.items = live.size;
+    await writer!.write(rows);
+  },
+
+  http: stateRoutes(live, settings),
+  websocket: { path: '/ws', onConnection: stateWebSocket(live, settings) },
+
+  health() {
+    const since = writer?.failingSince ?? null;
+    // Still healthy: memory serves queries and nothing is acknowledged unwritten; the detail tells operators.
+    if (since !== null) return { healthy: true, detail: `postgres writes failing for ${Math.round((Date.now() - since) / 1000)} s; ${writer!.lag} rows waiting` };
+    return { healthy: true };
+  },
+
+  async stop() {
+    await writer?.drain();
+    await pool?.end();
+  },
+});

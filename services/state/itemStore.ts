@@ -1,0 +1,100 @@
+/**
+ * The state service's SQL, on its own table `item_state` (schema.sql): create it, read it all
+ * back at start, and upsert a flush's rows in ONE statement. The upsert passes one array per
+ * column through `unnest`, so a flush of any size is 13 parameters (a VALUES list would hit
+ * PostgreSQL's 65 535-parameter limit near 6 000 rows), and it only overwrites an older row
+ * (`WHERE item_state.seq < EXCLUDED.seq`), so replays and out-of-order flushes are idempotent in
+ * the database as they are in memory.
+ */
+import { readFile } from 'node:fs/promises';
+import type pg from 'pg';
+import type { ItemStatus } from '../messages.js';
+import type { ItemState, ValueField } from './selector.js';
+
+const SCHEMA = new URL('./schema.sql', import.meta.url);
+
+/** Creates item_state if missing. Two instances starting at once may race on the catalog: retried once. */
+export async function ensureSchema(pool: pg.Pool): Promise<void> {
+  const sql = await readFile(SCHEMA, 'utf8');
+  try {
+    await pool.query(sql);
+  } catch (err) {
+    // 23505: a concurrent CREATE TABLE IF NOT EXISTS won the pg_type insert; the table exists now.
+    if ((err as { code?: string }).code !== '23505') throw err;
+    await pool.query(sql);
+  }
+}
+
+interface Row {
+  site: string;
+  device: string;
+  item: string;
+  seq: string;
+  device_ts: string;
+  status: string;
+  fault_code: number;
+  voltage: number;
+  resistance: number;
+  delay_ms: string;
+  updated_at: Date;
+  source_id: string;
+  changed: string[];
+}
+
+/** Every row, as live-state records (bigint columns come back as strings: all fit a double). */
+export async function loadItems(pool: pg.Pool): Promise<ItemState[]> {
+  const { rows } = await pool.query<Row>('SELECT site, device, item, seq, device_ts, status, fault_code, voltage, resistance, delay_ms, updated_at, source_id, changed FROM item_state');
+  return rows.map((r) => ({
+    site: Number(r.site),
+    device: Number(r.device),
+    item: Number(r.item),
+    seq: Number(r.seq),
+    deviceTs: Number(r.device_ts),
+    status: r.status as ItemStatus,
+    faultCode: r.fault_code,
+    voltage: r.voltage,
+    resistance: r.resistance,
+    delayMs: Number(r.delay_ms),
+    updatedAt: r.updated_at.getTime(),
+    source: r.source_id,
+    changed: r.changed as ValueField[],
+  }));
+}
+
+const UPSERT = `
+INSERT INTO item_state (site, device, item, seq, device_ts, status, fault_code, voltage, resistance, delay_ms, updated_at, source_id, changed)
+SELECT u.site, u.device, u.item, u.seq, u.device_ts, u.status, u.fault_code, u.voltage, u.resistance, u.delay_ms,
+       to_timestamp(u.updated_ms / 1000.0), u.source_id, string_to_array(u.changed, ',')
+FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::text[], $7::int[],
+            $8::float8[], $9::float8[], $10::bigint[], $11::float8[], $12::text[], $13::text[])
+  AS u(site, device, item, seq, device_ts, status, fault_code, voltage, resistance, delay_ms, updated_ms, source_id, changed)
+ON CONFLICT (site, device, item) DO UPDATE SET
+  seq = EXCLUDED.seq, device_ts = EXCLUDED.device_ts, status = EXCLUDED.status, fault_code = EXCLUDED.fault_code,
+  voltage = EXCLUDED.voltage, resistance = EXCLUDED.resistance, delay_ms = EXCLUDED.delay_ms,
+  updated_at = EXCLUDED.updated_at, source_id = EXCLUDED.source_id, changed = EXCLUDED.changed
+WHERE item_state.seq < EXCLUDED.seq`;
+
+/**
+ * Writes `rows` in one statement (one implicit transaction: all or none). The caller passes at
+ * most one row per item; ON CONFLICT cannot touch the same row twice in one statement.
+ */
+export async function upsertItems(pool: pg.Pool, rows: readonly ItemState[]): Promise<void> {
+  if (rows.length === 0) return;
+  const col = <T>(pick: (r: ItemState) => T): T[] => rows.map(pick);
+  await pool.query(UPSERT, [
+    col((r) => r.site),
+    col((r) => r.device),
+    col((r) => r.item),
+    col((r) => r.seq),
+    col((r) => r.deviceTs),
+    col((r) => r.status),
+    col((r) => r.faultCode),
+    col((r) => r.voltage),
+    col((r) => r.resistance),
+    col((r) => r.delayMs),
+    col((r) => r.updatedAt),
+    col((r) => r.source),
+    // A text[] of text[] would need a 2-D array of equal lengths; a joined string does not.
+    col((r) => r.changed.join(',')),
+  ]);
+}

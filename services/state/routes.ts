@@ -1,0 +1,98 @@
+/**
+ * The state service's HTTP routes (under /state): the site view, the filtered item list and the
+ * SSE stream of changes. Every filter goes through selector.ts, so a bad value is a 400 whose
+ * body names the parameter (`{ error: "device: 'x' is not an id (…)" }`).
+ */
+import type { ServerResponse } from 'node:http';
+import { HttpError, type HttpRoute, type ServiceContext } from '../../supervisor/sdk.js';
+import type { StateChangeV1 } from '../messages.js';
+import { countByStatus, type LiveState } from './liveState.js';
+import { matchesChange, SelectorError, selectorFromQuery, uint32, type ItemState, type Selector } from './selector.js';
+
+export interface RouteOptions {
+  /** Comment line sent on an idle SSE stream, so proxies keep it open. Default 15 s. */
+  ssePingMs?: number;
+  /** Unsent bytes after which an SSE client is cut as too slow. Default 1 MiB. */
+  maxBufferedBytes?: number;
+}
+
+export function stateRoutes(live: LiveState, options: RouteOptions = {}): HttpRoute[] {
+  return [
+    { method: 'GET', path: '/sites/:site', handler: (req) => ({ body: siteView(live, parse(() => uint32('site', req.params.site))) }) },
+    {
+      method: 'GET',
+      path: '/items',
+      handler: (req) => {
+        const items = live.select(parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status'])));
+        return { body: { count: items.length, items } };
+      },
+    },
+    {
+      method: 'GET',
+      path: '/stream',
+      handler: (req, ctx) => {
+        const sel = parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status', 'field']));
+        stream(live, sel, req.res, ctx, options);
+      },
+    },
+  ];
+}
+
+/** Every item of a site, grouped by device, with counts by status (all statuses, 0 when none). */
+export function siteView(live: LiveState, site: number) {
+  const items = live.select({ site });
+  const byDevice = new Map<number, ItemState[]>();
+  for (const s of items) {
+    const list = byDevice.get(s.device);
+    if (list) list.push(s);
+    else byDevice.set(s.device, [s]);
+  }
+  // A site with no state yet answers empty rather than 404: it may exist in the fleet and not have reported.
+  return {
+    site,
+    count: items.length,
+    counts: countByStatus(items),
+    devices: [...byDevice].map(([device, list]) => ({ device, count: list.length, counts: countByStatus(list), items: list })),
+  };
+}
+
+function parse<T>(fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof SelectorError) throw new HttpError(400, err.message);
+    throw err;
+  }
+}
+
+/** SSE: `event: change` with the StateChangeV1 JSON per matching change, `: ping` when idle. */
+function stream(live: LiveState, sel: Selector, res: ServerResponse, ctx: ServiceContext, options: RouteOptions): void {
+  const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
+  res.writeHead(200, {
+    'content-type': 'text/event-stream; charset=utf-8',
+    'cache-control': 'no-cache',
+    // nginx buffers proxied responses by default, which would hold events back.
+    'x-accel-buffering': 'no',
+  });
+  res.write(': connected\nretry: 2000\n\n');
+  const count = (name: string, by: number) => void (ctx.counters[name] = (ctx.counters[name] ?? 0) + by);
+  count('sse_clients', 1);
+
+  const write = (text: string): void => {
+    if (res.writableLength > maxBuffered) {
+      count('sse_dropped_slow', 1);
+      res.destroy();
+      return;
+    }
+    res.write(text);
+  };
+  const unsubscribe = live.subscribe((change: StateChangeV1) => {
+    if (matchesChange(sel, change)) write(`event: change\ndata: ${JSON.stringify(change)}\n\n`);
+  });
+  const pinger = setInterval(() => write(': ping\n\n'), options.ssePingMs ?? 15_000);
+  res.on('close', () => {
+    clearInterval(pinger);
+    unsubscribe();
+    count('sse_clients', -1);
+  });
+}

@@ -1,0 +1,130 @@
+/**
+ * Write-behind with group commit. `handle` applies a batch to memory at once (queries and
+ * subscribers see it immediately), hands its rows here and awaits the flush that carries them;
+ * only then does the runtime acknowledge the batch. So nothing acknowledged is lost on a crash:
+ * what was applied but not yet written is still pending in the stream and is delivered again.
+ * The price is a bounded lag between memory and PostgreSQL, and between apply and ack: at most
+ * one flush interval plus the write.
+ *
+ * A flush writes everything pending in one upsert, one flush at a time. It starts when
+ * `maxRows` rows wait, `intervalMs` after the first row arrived, or as soon as `idle()` says
+ * no handler is still applying: then every writer is waiting for this flush and waiting longer
+ * could only add latency (with one consumer per channel, that is every batch). Rows are kept
+ * per item, latest wins, so a hot item costs one row per flush. A failed write is retried with
+ * backoff, without end: the handlers keep waiting (nothing is acknowledged) while memory keeps
+ * serving queries; the supervisor's shutdown timeout bounds a stop that cannot flush.
+ */
+import type { ItemState } from './selector.js';
+
+export interface WriteBehindOptions {
+  /** Writes one flush's rows (one per item) atomically; throws to be retried. */
+  write(rows: ItemState[]): Promise<void>;
+  /** Longest wait from the first pending row to its flush. Default 50 ms. */
+  intervalMs?: number;
+  /** Rows that start a flush at once. Default 500. */
+  maxRows?: number;
+  /** True when no handler is about to add rows, so a flush should not wait. Default: never idle. */
+  idle?: () => boolean;
+  /** First retry delay, doubled per failure up to maxBackoffMs. Defaults 100 ms and 5 s. */
+  backoffMs?: number;
+  maxBackoffMs?: number;
+  onFlush?(rows: number, ms: number): void;
+  onError?(err: unknown, attempt: number, retryInMs: number): void;
+}
+
+interface Waiter {
+  promise: Promise<void>;
+  resolve(): void;
+}
+
+export class WriteBehind {
+  private pending = new Map<string, ItemState>();
+  /** Resolved when the flush that takes the current `pending` has committed. */
+  private waiter: Waiter | null = null;
+  private timer: NodeJS.Timeout | null = null;
+  private running: Promise<void> | null = null;
+  private inFlight = 0;
+  private failingSinceMs: number | null = null;
+  private readonly intervalMs: number;
+  private readonly maxRows: number;
+
+  constructor(private readonly options: WriteBehindOptions) {
+    this.intervalMs = options.intervalMs ?? 50;
+    this.maxRows = options.maxRows ?? 500;
+  }
+
+  /** Queues `rows`; resolves once a flush has written them (at once when there are none). */
+  write(rows: readonly ItemState[]): Promise<void> {
+    // Nothing new to write: a batch of only stale updates may be acknowledged at once.
+    if (rows.length === 0) return Promise.resolve();
+    for (const r of rows) this.pending.set(`${r.site}:${r.device}:${r.item}`, r);
+    const waiter = (this.waiter ??= makeWaiter());
+    this.schedule(); // may start the flush at once, which takes over `this.waiter`
+    return waiter.promise;
+  }
+
+  /** Rows applied in memory and not yet written (waiting, or in the flush under way). */
+  get lag(): number {
+    return this.pending.size + this.inFlight;
+  }
+
+  /** Since when writes have been failing (epoch ms), or null while they succeed. */
+  get failingSince(): number | null {
+    return this.failingSinceMs;
+  }
+
+  /** Writes what is pending and waits for it (the stop hook: handlers have finished by then). */
+  async drain(): Promise<void> {
+    while (this.running || this.pending.size > 0) {
+      if (!this.running) this.flush();
+      await this.running;
+    }
+  }
+
+  private schedule(): void {
+    if (this.running) return; // the flush in progress schedules the next when it ends
+    if (this.pending.size >= this.maxRows || (this.options.idle?.() ?? false)) return this.flush();
+    this.timer ??= setTimeout(() => this.flush(), this.intervalMs);
+  }
+
+  private flush(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    if (this.running || this.pending.size === 0) return;
+    const rows = [...this.pending.values()];
+    const waiter = this.waiter!;
+    this.pending = new Map();
+    this.waiter = null;
+    this.inFlight = rows.length;
+    this.running = this.writeUntilDone(rows).then(() => {
+      this.inFlight = 0;
+      waiter.resolve();
+      this.running = null;
+      if (this.pending.size > 0) this.schedule();
+    });
+  }
+
+  private async writeUntilDone(rows: ItemState[]): Promise<void> {
+    let delay = this.options.backoffMs ?? 100;
+    for (let attempt = 1; ; attempt++) {
+      const started = Date.now();
+      try {
+        await this.options.write(rows);
+        this.failingSinceMs = null;
+        this.options.onFlush?.(rows.length, Date.now() - started);
+        return;
+      } catch (err) {
+        this.failingSinceMs ??= started;
+        this.options.onError?.(err, attempt, delay);
+        await new Promise((r) => setTimeout(r, delay));
+        delay = Math.min(delay * 2, this.options.maxBackoffMs ?? 5_000);
+      }
+    }
+  }
+}
+
+function makeWaiter(): Waiter {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}
