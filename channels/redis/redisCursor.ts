@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { ChannelError } from '../errors.js';
 import type { EntryFields } from '../envelope.js';
 import { compareStreamIds } from '../streamId.js';
+import { quitOrDrop } from './redisTransport.js';
 import type { GroupCursor, PendingEntry, RawEntry } from '../transport.js';
 
 type XEntry = [string, string[] | null];
@@ -123,7 +124,7 @@ export class RedisCursor implements GroupCursor {
     this.interrupt();
     const conn = this.blocking;
     this.blocking = null;
-    if (conn) await conn.quit().catch(() => conn.disconnect());
+    if (conn) await quitOrDrop(conn);
   }
 
   private async blockingConnection(): Promise<Redis> {

@@ -110,7 +110,7 @@ class RedisTransport implements Transport {
     if (this.closed) return;
     this.closed = true;
     await Promise.all([...this.cursors].map((c) => c.close()));
-    await this.redis.quit().catch(() => this.redis.disconnect());
+    await quitOrDrop(this.redis);
   }
 
   private key(channel: string): string {
@@ -124,4 +124,13 @@ class RedisTransport implements Transport {
   private assertOpen(channel: string): void {
     if (this.closed) throw new ChannelError(channel, 'transport is closed');
   }
+}
+
+/** QUIT waits for the server, forever when it is unreachable: give it a second, then drop the socket. */
+export async function quitOrDrop(redis: Redis): Promise<void> {
+  if (redis.status !== 'ready') return redis.disconnect();
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
+  clearTimeout(timer);
+  redis.disconnect();
 }
