@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { ChannelError } from '../errors.js';
 import type { EntryFields } from '../envelope.js';
 import { compareStreamIds } from '../streamId.js';
-import { quitOrDrop } from './redisTransport.js';
+import { quitOrDrop } from './quitOrDrop.js';
 import type { GroupCursor, PendingEntry, RawEntry } from '../transport.js';
 
 type XEntry = [string, string[] | null];

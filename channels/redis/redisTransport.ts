@@ -9,6 +9,7 @@ import { nextStreamId, compareStreamIds } from '../streamId.js';
 import type { DeadLetter, GroupCursor, GroupState, Transport } from '../transport.js';
 import { oldestPending, readGroups } from './groupInfo.js';
 import { RedisCursor } from './redisCursor.js';
+import { quitOrDrop } from './quitOrDrop.js';
 
 export interface RedisTransportOptions {
   /** redis://[:password@]host:port[/db]; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
@@ -126,11 +127,3 @@ class RedisTransport implements Transport {
   }
 }
 
-/** QUIT waits for the server, forever when it is unreachable: give it a second, then drop the socket. */
-export async function quitOrDrop(redis: Redis): Promise<void> {
-  if (redis.status !== 'ready') return redis.disconnect();
-  let timer: NodeJS.Timeout | undefined;
-  await Promise.race([redis.quit().catch(() => undefined), new Promise((r) => (timer = setTimeout(r, 1_000)))]);
-  clearTimeout(timer);
-  redis.disconnect();
-}
