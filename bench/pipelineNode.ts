@@ -39,7 +39,7 @@ export async function startBenchNode(writeFleetTo: (file: string) => void): Prom
   writeFleetTo(path.join(home, 'fleet.json'));
   const prefix = `hydra-bench:${name}:`;
   const env: NodeJS.ProcessEnv = {
-    ...process.env, HYDRA_HOME: home, HYDRA_NODE_ID: 'bench', HYDRA_ADMIN_PORT: '0', HYDRA_SERVICE_PORT_BASE: '38100',
+    ...process.env, HYDRA_HOME: home, HYDRA_NODE_ID: 'bench', HYDRA_ADMIN_PORT: '0', HYDRA_SERVICE_PORT_BASE: '28100',
     REDIS_URL: redisUrl, HYDRA_KEY_PREFIX: prefix, DATABASE_URL: dbUrl.toString(), HYDRA_LOG_LEVEL: 'warn',
   };
   delete env.NODE_OPTIONS;

@@ -19,9 +19,9 @@ import { buildDist } from './build.js';
 import { percentiles as stats, progress, table, writeResult } from './report.js';
 
 const RUNS = 25;
-const SERVICE_PORT = 39_100;
-const BARE_PORT = 39_101;
-const LINKED_PORT = 39_102;
+const SERVICE_PORT = 29_100;
+const BARE_PORT = 29_101;
+const LINKED_PORT = 29_102;
 const ROOT = new URL('../', import.meta.url);
 
 const now = () => Number(process.hrtime.bigint()) / 1e6;

@@ -40,7 +40,7 @@ export async function pipelineNode(t: Test): Promise<PipelineNode> {
     HYDRA_HOME: home,
     HYDRA_NODE_ID: 'e2e',
     HYDRA_ADMIN_PORT: '0',
-    HYDRA_SERVICE_PORT_BASE: String(30_000 + Math.floor(Math.random() * 300) * 100),
+    HYDRA_SERVICE_PORT_BASE: String(20_000 + Math.floor(Math.random() * 120) * 100), // below the ephemeral range (32768+)
     REDIS_URL: redis.url,
     HYDRA_KEY_PREFIX: redis.prefix,
     DATABASE_URL: db.url,

@@ -65,7 +65,7 @@ export async function startNode(t: Test, topology: object): Promise<RunningNode>
     HYDRA_NODE_ID: 'test-node',
     HYDRA_ADMIN_PORT: '0',
     // Spread so parallel test files do not collide on service ports.
-    HYDRA_SERVICE_PORT_BASE: String(20_000 + Math.floor(Math.random() * 400) * 100),
+    HYDRA_SERVICE_PORT_BASE: String(20_000 + Math.floor(Math.random() * 120) * 100), // below the ephemeral range (32768+)
     REDIS_URL: redis.url,
     HYDRA_KEY_PREFIX: redis.prefix,
   };

@@ -1,0 +1,110 @@
+/**
+ * The blast report service of the reference pipeline. Consumes `packet.parsed@1` in its own
+ * consumer group (`report`), so it sees every parsed frame whatever the state service does;
+ * status frames are skipped. A blast is one unit's `arm` → `fire` → `complete` (or `abort` /
+ * `fault`), keyed by (site, device, blastId): arm and fire frames are written to blast_progress
+ * as they arrive, and the end frame turns them into a report (summary, start and end
+ * snapshots) in one transaction (blastProgress.ts). Serves the reports at /reports as JSON,
+ * HTML and PDF (routes.ts).
+ *
+ * Durability: every write commits before `handle` resolves, and the runtime acknowledges only
+ * after that, so a SIGKILL at any point leaves either the committed effect or a redelivery,
+ * and redeliveries are no-ops (frame identity (site, device, seq), one report per blast).
+ */
+import pg from 'pg';
+import type { Envelope } from '../../channels/index.js';
+import { defineService, HttpError, type ServiceContext } from '../../supervisor/sdk.js';
+import { CHANNELS } from '../messages.js';
+import { finishBlast, openBlasts, recordProgress } from './blastProgress.js';
+import { checkFrame, FrameError, frameTypeOf } from './checkFrame.js';
+import { readReportConfig } from './config.js';
+import { ensureSchema } from './reportStore.js';
+import { retryTransient } from './retryTransient.js';
+import { reportRoutes } from './routes.js';
+import type { Outcome } from './summarize.js';
+
+let pool: pg.Pool | undefined;
+/** Since when database writes have been failing (null while they work), for health. */
+let failingSince: number | null = null;
+
+const COUNTERS = ['status_frames_skipped', 'blast_frames', 'duplicate_frames', 'late_frames', 'reports_created', 'duplicate_end_frames', 'bad_frames', 'db_retries'];
+
+function count(ctx: ServiceContext, name: string): void {
+  ctx.counters[name] = (ctx.counters[name] ?? 0) + 1;
+}
+
+function db(): pg.Pool {
+  if (!pool) throw new HttpError(503, 'the report service is still starting (no database connection yet)');
+  return pool;
+}
+
+/** One frame's effect, committed before it returns. */
+async function handleOne(m: Envelope, ctx: ServiceContext): Promise<void> {
+  let frame;
+  try {
+    if (frameTypeOf(m) === 'status') return count(ctx, 'status_frames_skipped');
+    frame = checkFrame(m);
+    if (frame.blastId === 0) throw new FrameError(`body.blastId: 0 is reserved for status frames; a ${frame.frameType} frame names its blast`);
+  } catch (err) {
+    if (!(err instanceof FrameError)) throw err;
+    count(ctx, 'bad_frames');
+    return ctx.deadLetter(m, err.message);
+  }
+  const blast = { site: frame.site, device: frame.device, blastId: frame.blastId, seq: frame.seq };
+  const retry = {
+    onRetry: (err: unknown, attempt: number, retryInMs: number) => {
+      count(ctx, 'db_retries');
+      (failingSince === null ? ctx.log.warn : ctx.log.debug)('postgres unreachable; frame held unacknowledged, retrying', { ...blast, attempt, retryInMs, err: (err as Error).message ?? String(err) });
+      failingSince ??= Date.now();
+    },
+  };
+  if (frame.frameType === 'arm' || frame.frameType === 'fire') {
+    const result = await retryTransient(() => recordProgress(db(), frame), retry);
+    count(ctx, result === 'recorded' ? 'blast_frames' : result === 'duplicate' ? 'duplicate_frames' : 'late_frames');
+  } else {
+    const result = await retryTransient(() => finishBlast(db(), { ...frame, frameType: frame.frameType as Outcome }), retry);
+    if (result.created) {
+      count(ctx, 'reports_created');
+      ctx.log.info('blast report created', { ...blast, id: result.id, outcome: frame.frameType });
+    } else count(ctx, 'duplicate_end_frames');
+  }
+  if (failingSince !== null) ctx.log.info('postgres writes resumed', { failedForMs: Date.now() - failingSince });
+  failingSince = null;
+}
+
+export default defineService({
+  name: 'report',
+  version: '1.0.0',
+  mount: '/reports',
+  consumes: { [CHANNELS.parsed]: ['packet.parsed@1'] },
+  batchSize: 200,
+
+  async init(ctx) {
+    const config = readReportConfig();
+    const p = (pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 }));
+    // An idle client's error (PostgreSQL restarted) is emitted on the pool: log it, never crash.
+    p.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));
+    await ensureSchema(p);
+    for (const name of COUNTERS) ctx.counters[name] = 0;
+    const open = await openBlasts(p);
+    if (open > 0) ctx.log.info('resuming blasts in progress', { blasts: open });
+  },
+
+  async handle(batch: Envelope[], ctx) {
+    // In order: a blast's end frame must see the arm and fire frames before it in the batch.
+    for (const m of batch) await handleOne(m, ctx);
+  },
+
+  http: reportRoutes(db),
+
+  health() {
+    // Still healthy (a restart would not bring PostgreSQL back, and nothing is acknowledged
+    // unwritten); the detail tells operators why no reports are appearing.
+    if (failingSince !== null) return { healthy: true, detail: `postgres unreachable for ${Math.round((Date.now() - failingSince) / 1000)} s; frames held unacknowledged` };
+    return { healthy: true };
+  },
+
+  async stop() {
+    await pool?.end();
+  },
+});
