@@ -44,6 +44,7 @@ export function processChild(options: ProcessChildOptions): () => Promise<ChildH
 class ProcessChild implements ChildHandle {
   readonly exited: Promise<ExitReason>;
   port: number | null = null;
+  version: string | null = null;
   private lastStatus: ChildStatus | null = null;
   private lastHeartbeatAt = Date.now();
   private killReason: string | null = null;
@@ -140,6 +141,7 @@ class ProcessChild implements ChildHandle {
           this.readyListener = (m) => {
             if (m.t === 'ready') {
               this.port = m.port ?? null;
+              this.version = m.version ?? null;
               resolve();
             }
             else if (m.t === 'start_failed') reject(new StartError(id, m.reason));

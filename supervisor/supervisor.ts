@@ -145,7 +145,7 @@ export class Supervisor implements ChildHandle {
       port: rec.handle?.port ?? null,
       state: rec.state,
       restarts: rec.restarts,
-      version: rec.spec.version ?? null,
+      version: rec.spec.version ?? rec.handle?.version ?? null,
       restart: rec.spec.restart,
       startedAt: rec.handle ? rec.startedAt : null,
       uptimeMs: rec.handle && rec.startedAt ? now - rec.startedAt : null,

@@ -37,6 +37,8 @@ export interface ChildHandle {
   readonly pid: number | null;
   /** The HTTP port the child said it serves on when it became ready, if any. */
   readonly port?: number | null;
+  /** The version the child said it runs when it became ready (a service's manifest version). */
+  readonly version?: string | null;
   /** Resolves once, when the child has ended for whatever reason (never rejects). */
   readonly exited: Promise<ExitReason>;
   /** Ends the child: brutal_kill, or ask/SIGTERM and wait up to `shutdown` ms, then SIGKILL. */

@@ -139,7 +139,8 @@ interface Loaded {
 }
 
 /**
- * The fleet file as of at most a second ago. The first load must succeed (it throws); a later
+ * The fleet file as of at most a second ago. A missing file is an empty fleet until it appears;
+ * a first load of a bad file throws; a later
  * file that fails to load keeps the previous fleet in use and is reported in `lastError`, so a
  * bad edit cannot lock every device out.
  */
@@ -198,8 +199,11 @@ export class FleetWatcher {
     } catch (err) {
       const code = (err as NodeJS.ErrnoException).code;
       const error = err instanceof FleetError ? err : new FleetError(this.file, null, code === 'ENOENT' ? 'does not exist' : `cannot be read (${code ?? String(err)})`);
-      if (!this.loaded) throw error;
       this.lastError = error;
+      // A node provisioned before its fleet: no device is known until the file appears, which
+      // is picked up like any change. A file that exists but is bad still fails the first load.
+      if (!this.loaded && code === 'ENOENT') this.loaded = index({ sites: [] }, 'missing');
+      if (!this.loaded) throw error;
     }
     return this.loaded;
   }

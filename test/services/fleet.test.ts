@@ -122,8 +122,16 @@ t.test('a bad new file keeps the last good fleet and reports why', async (t) => 
   t.equal(w.lastError, null);
 });
 
-t.test('the first load must succeed', async (t) => {
+t.test('a missing file is an empty fleet until it appears; a bad first file throws', async (t) => {
   const file = path.join(dir(t), 'missing.json');
-  const w = new FleetWatcher(file);
-  t.throws(() => w.current(), { message: `fleet file ${file}: does not exist` });
+  const w = new FleetWatcher(file, { checkEveryMs: 0 });
+  t.same(w.current(), { sites: [] });
+  t.match(w.lastError?.message, `fleet file ${file}: does not exist`);
+  t.equal(w.deviceByToken('anything'), undefined);
+  writeFleet(file, { sites: [{ id: 1, key: KEY2, devices: [] }] });
+  t.equal(w.siteKey(1), KEY2, 'picked up once written');
+  t.equal(w.lastError, null);
+  const bad = path.join(dir(t), 'bad.json');
+  writeFileSync(bad, '{ not json');
+  t.throws(() => new FleetWatcher(bad).current(), /fleet file/);
 });
