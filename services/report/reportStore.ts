@@ -4,8 +4,8 @@
  * `blastId`, `createdAt` as ISO 8601. The list leaves out the per-detonator table and the
  * snapshots, which can be a thousand records each; `GET /reports/:id` has them.
  */
-import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
+import { ensureSchema as ensureTables } from '../ensureSchema.js';
 import type { BlastSummary, EndSnapshot, FrameSnapshot, Outcome } from './summarize.js';
 
 const SCHEMA = new URL('./schema.sql', import.meta.url);
@@ -34,16 +34,9 @@ export interface ReportFilter {
   limit: number;
 }
 
-/** Creates the tables if missing. Two instances starting at once may race on the catalog: retried once. */
-export async function ensureSchema(pool: pg.Pool): Promise<void> {
-  const sql = await readFile(SCHEMA, 'utf8');
-  try {
-    await pool.query(sql);
-  } catch (err) {
-    // 23505: a concurrent CREATE TABLE IF NOT EXISTS won the pg_type insert; the table exists now.
-    if ((err as { code?: string }).code !== '23505') throw err;
-    await pool.query(sql);
-  }
+/** Creates this service's tables if missing. */
+export function ensureSchema(pool: pg.Pool): Promise<void> {
+  return ensureTables(pool, SCHEMA);
 }
 
 interface Row {

@@ -6,23 +6,16 @@
  * (`WHERE item_state.seq < EXCLUDED.seq`), so replays and out-of-order flushes are idempotent in
  * the database as they are in memory.
  */
-import { readFile } from 'node:fs/promises';
 import type pg from 'pg';
+import { ensureSchema as ensureTables } from '../ensureSchema.js';
 import type { ItemStatus } from '../messages.js';
 import type { ItemState, ValueField } from './selector.js';
 
 const SCHEMA = new URL('./schema.sql', import.meta.url);
 
-/** Creates item_state if missing. Two instances starting at once may race on the catalog: retried once. */
-export async function ensureSchema(pool: pg.Pool): Promise<void> {
-  const sql = await readFile(SCHEMA, 'utf8');
-  try {
-    await pool.query(sql);
-  } catch (err) {
-    // 23505: a concurrent CREATE TABLE IF NOT EXISTS won the pg_type insert; the table exists now.
-    if ((err as { code?: string }).code !== '23505') throw err;
-    await pool.query(sql);
-  }
+/** Creates this service's tables if missing. */
+export function ensureSchema(pool: pg.Pool): Promise<void> {
+  return ensureTables(pool, SCHEMA);
 }
 
 interface Row {
