@@ -3,12 +3,13 @@
  * help and the version; unknown commands and options are usage errors (exit 2).
  */
 import { readFileSync } from 'node:fs';
+import { dbCommands } from '../scheduler/cli/dbCommands.js';
 import { simulateCommands } from '../services/simulator/cli.js';
 import { nodeCommands } from '../supervisor/node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [...nodeCommands, ...simulateCommands];
+const commands: Command[] = [...nodeCommands, ...dbCommands, ...simulateCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

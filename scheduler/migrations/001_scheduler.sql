@@ -1,0 +1,155 @@
+-- Migration 001: the scheduler's initial schema (identical to schema.sql at the time it was written).
+-- Hydra scheduler: the full schema, the source of truth beside the numbered migrations in
+-- scheduler/migrations/. A fresh `hydra db migrate` must produce exactly this schema
+-- (test/scheduler/migrate.test.ts compares the two); change both together.
+--
+-- Timestamps are written with now(), the database clock: nodes and schedulers disagree about
+-- time, the database is the one clock every decision (lease expiry, heartbeat age) is taken on.
+
+-- Applied migrations. IF NOT EXISTS: the migrator creates this table before the first
+-- migration runs, so the migration that also declares it must not fail.
+CREATE TABLE IF NOT EXISTS schema_migrations (
+  version    integer     PRIMARY KEY,
+  name       text        NOT NULL,
+  applied_at timestamptz NOT NULL DEFAULT now()
+);
+
+-- Nodes. Liveness (state) and the operator's intent (admin_state) are two columns on purpose:
+-- a cordoned node that dies and comes back must still be cordoned.
+CREATE TABLE nodes (
+  id            text        PRIMARY KEY CHECK (id ~ '^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$'),
+  -- Stable identity of the daemon claiming the id (machine + home); a different host_key
+  -- claiming a live node's id is a collision and is refused.
+  host_key      text        NOT NULL,
+  labels        jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(labels) = 'object'),
+  -- e.g. {"cpu": 4, "memoryMb": 8192}
+  capacity      jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(capacity) = 'object'),
+  address       text        NOT NULL,
+  version       text        NOT NULL,
+  state         text        NOT NULL DEFAULT 'up' CHECK (state IN ('up', 'down')),
+  admin_state   text        NOT NULL DEFAULT 'active' CHECK (admin_state IN ('active', 'cordoned', 'draining')),
+  registered_at timestamptz NOT NULL DEFAULT now(),
+  heartbeat_at  timestamptz NOT NULL DEFAULT now(),
+  down_at       timestamptz
+);
+CREATE INDEX nodes_state_heartbeat_idx ON nodes (state, heartbeat_at);
+
+-- Releases: one per pushed commit, with the content hash of each service to tell what changed.
+CREATE TABLE releases (
+  id             bigserial   PRIMARY KEY,
+  commit         text        NOT NULL UNIQUE,
+  path           text        NOT NULL,
+  status         text        NOT NULL DEFAULT 'building' CHECK (status IN ('building', 'ready', 'failed')),
+  service_hashes jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(service_hashes) = 'object'),
+  error          text,
+  created_at     timestamptz NOT NULL DEFAULT now()
+);
+
+-- What should run: one spec per service. An impossible spec is stored all the same and its
+-- placements are reported unplaceable with the reason, never silently dropped.
+CREATE TABLE service_specs (
+  name        text        PRIMARY KEY,
+  instances   integer     NOT NULL DEFAULT 1 CHECK (instances >= 0),
+  -- label selector: {"site": "north", "gpu": "yes"}
+  constraints jsonb       NOT NULL DEFAULT '{}' CHECK (jsonb_typeof(constraints) = 'object'),
+  pinned_node text        REFERENCES nodes (id) ON DELETE RESTRICT,
+  cpu         numeric     NOT NULL DEFAULT 0 CHECK (cpu >= 0),
+  memory_mb   integer     NOT NULL DEFAULT 0 CHECK (memory_mb >= 0),
+  -- label key to spread instances across (e.g. "rack"); null = spread across nodes
+  spread      text,
+  release_id  bigint      REFERENCES releases (id),
+  version     text,
+  config      jsonb       NOT NULL DEFAULT '{}',
+  generation  bigint      NOT NULL DEFAULT 1,
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- Placements: desired state (written by the leader, fenced by its epoch) and actual state
+-- (reported by the node's reconciler). node_id null with a reason = unplaceable.
+CREATE TABLE placements (
+  id               bigserial   PRIMARY KEY,
+  service          text        NOT NULL REFERENCES service_specs (name) ON DELETE CASCADE,
+  instance         integer     NOT NULL CHECK (instance >= 0),
+  node_id          text        REFERENCES nodes (id) ON DELETE SET NULL,
+  desired_state    text        NOT NULL DEFAULT 'running' CHECK (desired_state IN ('running', 'stopped')),
+  desired_version  text,
+  unplaceable      text,
+  leader_epoch     bigint      NOT NULL,
+  actual_state     text        NOT NULL DEFAULT 'pending'
+                               CHECK (actual_state IN ('pending', 'starting', 'running', 'stopping', 'stopped', 'failed')),
+  actual_version   text,
+  actual_detail    text,
+  actual_at        timestamptz,
+  created_at       timestamptz NOT NULL DEFAULT now(),
+  updated_at       timestamptz NOT NULL DEFAULT now(),
+  UNIQUE (service, instance)
+);
+CREATE INDEX placements_node_idx ON placements (node_id);
+
+-- Rolling updates: a release rolled across nodes max_parallel at a time.
+CREATE TABLE deployments (
+  id                  bigserial   PRIMARY KEY,
+  release_id          bigint      NOT NULL REFERENCES releases (id),
+  previous_release_id bigint      REFERENCES releases (id),
+  service             text,
+  max_parallel        integer     NOT NULL DEFAULT 1 CHECK (max_parallel >= 1),
+  state               text        NOT NULL DEFAULT 'pending'
+                                  CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'rolled_back')),
+  progress            jsonb       NOT NULL DEFAULT '{}',
+  error               text,
+  created_at          timestamptz NOT NULL DEFAULT now(),
+  started_at          timestamptz,
+  finished_at         timestamptz
+);
+
+-- Cron jobs, run on the leader only.
+CREATE TABLE jobs (
+  name        text        PRIMARY KEY,
+  schedule    text        NOT NULL,
+  target_kind text        NOT NULL CHECK (target_kind IN ('service_function', 'command')),
+  -- service_function: {"service": "...", "function": "...", "args": {...}}; command: {"argv": [...]}
+  target      jsonb       NOT NULL,
+  enabled     boolean     NOT NULL DEFAULT true,
+  timeout_ms  integer     NOT NULL DEFAULT 60000 CHECK (timeout_ms > 0),
+  created_at  timestamptz NOT NULL DEFAULT now(),
+  updated_at  timestamptz NOT NULL DEFAULT now()
+);
+
+-- One row per (job, tick): the unique key is what prevents a double run across a failover.
+CREATE TABLE job_runs (
+  id            bigserial   PRIMARY KEY,
+  job_name      text        NOT NULL REFERENCES jobs (name) ON DELETE CASCADE,
+  scheduled_for timestamptz NOT NULL,
+  leader_epoch  bigint      NOT NULL,
+  node_id       text,
+  state         text        NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed')),
+  result        jsonb,
+  error         text,
+  started_at    timestamptz NOT NULL DEFAULT now(),
+  finished_at   timestamptz,
+  UNIQUE (job_name, scheduled_for)
+);
+
+-- Leader leases. The row is never deleted: epoch only grows, so a token once superseded can
+-- never become valid again (deleting the row would restart it at 1).
+CREATE TABLE leases (
+  name        text        PRIMARY KEY,
+  holder      text        NOT NULL,
+  epoch       bigint      NOT NULL CHECK (epoch >= 1),
+  acquired_at timestamptz NOT NULL DEFAULT now(),
+  renewed_at  timestamptz NOT NULL DEFAULT now(),
+  expires_at  timestamptz NOT NULL
+);
+
+-- What happened and who did it: placements, unplaceable specs, node state changes, refusals.
+CREATE TABLE audit_events (
+  id      bigserial   PRIMARY KEY,
+  at      timestamptz NOT NULL DEFAULT now(),
+  actor   text        NOT NULL,
+  kind    text        NOT NULL,
+  subject text,
+  detail  jsonb       NOT NULL DEFAULT '{}'
+);
+CREATE INDEX audit_events_at_idx ON audit_events (at);
+CREATE INDEX audit_events_subject_idx ON audit_events (subject, at);
