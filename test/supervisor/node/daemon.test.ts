@@ -45,7 +45,7 @@ t.test('a node runs its topology, shows it, restarts a child by path and stops w
     t.match(tree.stdout, /^node test-node \(hydra /);
     t.match(tree.stdout, new RegExp(`├── system \\(rest_for_one\\)`));
     t.match(tree.stdout, new RegExp(`└── services \\(one_for_one\\)`));
-    t.match(tree.stdout, new RegExp(`    ├── x#1 +${x1?.pid} +running +0 +- `));
+    t.match(tree.stdout, new RegExp(`    ├── x#1 +${x1?.pid} +running +0 +1\\.0\\.0 `), "the version the instance reported when ready");
     t.match(tree.stdout, new RegExp(`    └── y#1 +${y1?.pid} +running +0 +2\\.0\\.0 `));
     const json = await node.cli('node', 'tree', '--json');
     t.equal((JSON.parse(json.stdout) as NodeTreeReport).tree.id, 'node');
