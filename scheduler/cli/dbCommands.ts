@@ -3,9 +3,8 @@
  * progress line per migration, then a one-line summary (or one JSON document with --json).
  * Unreachable database, a failed migration, or a schema newer than this code: one line, exit 1.
  */
-import { parseArgs } from 'node:util';
 import pg from 'pg';
-import { EXIT_OK, UsageError, type Command } from '../../bin/cli.js';
+import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
 import { migrate } from '../store/migrate.js';
 
 /** The URL without its password, for messages. */
@@ -30,20 +29,9 @@ const migrateCommand: Command = {
   summary: "apply the scheduler's pending database migrations (DATABASE_URL)",
   usage: 'hydra db migrate [--json]',
   async run(args) {
-    let values: { json?: boolean; help?: boolean };
-    try {
-      ({ values } = parseArgs({ args, options: { json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: false }));
-    } catch (err) {
-      const e = err as Error & { code?: string };
-      const name = /'([^']+)'/.exec(e.message)?.[1];
-      if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option '${name}'`);
-      if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument '${name}'`);
-      throw new UsageError(e.message);
-    }
-    if (values.help) {
-      process.stdout.write(`usage: ${this.usage}\n`);
-      return EXIT_OK;
-    }
+    const p = parseCommandArgs(args);
+    if (helpOr(p, this.usage!)) return EXIT_OK;
+    const values = p.values as { json?: boolean };
     const url = databaseUrl();
     const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: 10_000 });
     // An idle client that loses its server emits 'error'; unheard, that would crash the CLI.

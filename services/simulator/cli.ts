@@ -6,9 +6,8 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { parseArgs } from 'node:util';
-import { EXIT_OK, UsageError, type Command } from '../../bin/cli.js';
-import { resolveHome } from '../../supervisor/node/config.js';
+import { EXIT_OK, UsageError, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { fleetFileFromEnv } from '../serviceEnv.js';
 import type { Fleet } from '../messages.js';
 import { loadFleet, writeFleet } from '../packet/fleet.js';
 import { makeFleet, Simulator, type RunStats } from './simulator.js';
@@ -88,37 +87,21 @@ interface Options {
 
 /** Strict parsing; null for --help. */
 function options(args: string[]): Options | null {
-  let values: Record<string, string | boolean | undefined>;
-  try {
-    values = parseArgs({
-      args,
-      strict: true,
-      allowPositionals: false,
-      options: {
-        sites: { type: 'string' },
-        rate: { type: 'string' },
-        duration: { type: 'string' },
-        blast: { type: 'boolean' },
-        url: { type: 'string' },
-        fleet: { type: 'string' },
-        units: { type: 'string' },
-        detonators: { type: 'string' },
-        insecure: { type: 'boolean' },
-        json: { type: 'boolean' },
-        help: { type: 'boolean', short: 'h' },
-      },
-    }).values;
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    const name = /'([^']+)'/.exec(e.message)?.[1];
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option '${name}'`);
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument '${name}'`);
-    throw new UsageError(e.message);
-  }
+  const values = parseCommandArgs(args, {
+    sites: { type: 'string' },
+    rate: { type: 'string' },
+    duration: { type: 'string' },
+    blast: { type: 'boolean' },
+    url: { type: 'string' },
+    fleet: { type: 'string' },
+    units: { type: 'string' },
+    detonators: { type: 'string' },
+    insecure: { type: 'boolean' },
+  }).values;
   if (values.help) return null;
   const url = (values.url as string | undefined) ?? 'https://127.0.0.1';
   if (!/^https?:\/\/[^/]/.test(url) || !URL.canParse(url)) throw new UsageError(`--url: '${url}' is not an http:// or https:// URL`);
-  const fleet = (values.fleet as string | undefined) ?? process.env.HYDRA_FLEET ?? path.join(resolveHome(), 'fleet.json');
+  const fleet = (values.fleet as string | undefined) ?? fleetFileFromEnv(process.env);
   return {
     sites: values.sites === undefined ? null : integer('sites', values.sites, 1, 100_000),
     rate: number('rate', values.rate ?? '100'),

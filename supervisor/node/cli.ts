@@ -3,8 +3,7 @@
  * the commands that talk to it through its admin API. Strict parsing (an unknown option is a
  * usage error, exit 2); `--json` on every command; one-line errors (exit 1).
  */
-import { parseArgs, type ParseArgsConfig } from 'node:util';
-import { EXIT_OK, UsageError, type Command } from '../../bin/cli.js';
+import { EXIT_OK, UsageError, helpOr, parseCommandArgs as parse, type Command } from '../../bin/cli.js';
 import { adminCall, childPathUrl, locateNode } from './adminClient.js';
 import type { NodeTreeReport, RestartReport } from './adminRoutes.js';
 import { loadNodeConfig, resolveHome } from './config.js';
@@ -12,38 +11,8 @@ import { runNode } from './daemon.js';
 import { renderStatus, renderTree } from './nodeView.js';
 import { isAlive } from './pidFile.js';
 
-type Options = NonNullable<ParseArgsConfig['options']>;
-
-interface Parsed {
-  values: Record<string, string | boolean | undefined>;
-  positionals: string[];
-}
-
-/** node:util parseArgs, strict, its errors turned into one-line usage errors. */
-function parse(args: string[], options: Options = {}, positionals: string[] = []): Parsed {
-  let parsed: Parsed;
-  try {
-    parsed = parseArgs({ args, options: { ...options, json: { type: 'boolean' }, help: { type: 'boolean', short: 'h' } }, strict: true, allowPositionals: positionals.length > 0 }) as Parsed;
-  } catch (err) {
-    const e = err as Error & { code?: string };
-    const name = /'([^']+)'/.exec(e.message)?.[1];
-    if (e.code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') throw new UsageError(`unknown option '${name}'`);
-    if (e.code === 'ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL') throw new UsageError(`unexpected argument '${name}'`);
-    throw new UsageError(e.message);
-  }
-  if (parsed.values.help) return parsed;
-  if (parsed.positionals.length < positionals.length) throw new UsageError(`missing ${positionals[parsed.positionals.length]}`);
-  if (parsed.positionals.length > positionals.length) throw new UsageError(`unexpected argument '${parsed.positionals[positionals.length]}'`);
-  return parsed;
-}
-
 function print(value: unknown, human: string, json: boolean | string | undefined): void {
   process.stdout.write(json ? `${JSON.stringify(value, null, 2)}\n` : `${human}\n`);
-}
-
-function helpOr(p: Parsed, usage: string): boolean {
-  if (p.values.help) process.stdout.write(`usage: ${usage}\n`);
-  return Boolean(p.values.help);
 }
 
 const start: Command = {
