@@ -6,26 +6,15 @@
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { chownSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import type { Test } from 'tap';
+import { freePort } from '../helpers/supervisedService.js';
 import { sleep } from '../helpers/wait.js';
 
 export function pgbouncerAvailable(): boolean {
   return spawnSync('which', ['pgbouncer']).status === 0;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = createServer();
-    s.once('error', reject);
-    s.listen(0, '127.0.0.1', () => {
-      const port = (s.address() as { port: number }).port;
-      s.close(() => resolve(port));
-    });
-  });
 }
 
 /** Starts pgbouncer in front of the server of `databaseUrl`; returns the same URL through it. */

@@ -4,16 +4,14 @@
  * helpers to publish `packet.parsed@1` blast sequences, wait for the instance's counters, call
  * the HTTP API and SIGKILL the instance (the supervisor restarts it).
  */
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { Channel, createRedisTransport } from '../../channels/index.js';
 import type { FrameType, ItemRecord, PacketParsedV1 } from '../../services/messages.js';
-import { serviceChildSpec } from '../../supervisor/runtime/serviceChild.js';
-import { Supervisor } from '../../supervisor/supervisor.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { superviseService } from '../helpers/supervisedService.js';
 import { waitFor } from '../helpers/wait.js';
 
 const REPORT = fileURLToPath(new URL('../../services/report/index.ts', import.meta.url));
@@ -42,30 +40,12 @@ export async function startReport(t: Test): Promise<ReportHarness> {
   const transport = createRedisTransport({ url: redis.url, keyPrefix: redis.prefix });
   t.teardown(() => transport.close());
   const parsed = new Channel(transport, 'packets.parsed');
-  const sup = new Supervisor({
-    id: 'services',
-    strategy: 'one_for_one',
-    intensity: 10,
-    periodMs: 10_000,
-    backoffInitialMs: 50,
-    children: [
-      serviceChildSpec({
-        id: 'report#1',
-        module: REPORT,
-        version: '1.0.0',
-        env: { REDIS_URL: redis.url, HYDRA_KEY_PREFIX: redis.prefix, DATABASE_URL: db.url, HYDRA_HEARTBEAT_MS: '100' },
-        // A fixed port, so the restarted instance answers at the same URL (as behind nginx).
-        port: await freePort(),
-        startTimeoutMs: 30_000,
-        // REPORT_TEST_LOGS=1 shows the instance's log lines.
-        ...(process.env.REPORT_TEST_LOGS ? {} : { output: () => undefined }),
-      }),
-    ],
+  const { sup, child, base } = await superviseService(t, {
+    id: 'report#1',
+    module: REPORT,
+    env: { REDIS_URL: redis.url, HYDRA_KEY_PREFIX: redis.prefix, DATABASE_URL: db.url },
+    logsVar: 'REPORT_TEST_LOGS',
   });
-  await sup.start();
-  t.teardown(() => sup.stop());
-  const child = () => sup.whichChildren()[0]!;
-  const base = () => `http://127.0.0.1:${child().port}`;
   return {
     redis,
     db,
@@ -132,15 +112,4 @@ export function blastFrames(p: BlastPlan): [PacketParsedV1, PacketParsedV1, Pack
 /** A status frame, which the report service skips. */
 export function statusFrame(site: number, device: number, seq: number, items: number[]): PacketParsedV1 {
   return { site, device, seq, deviceTs: T0 + seq, frameType: 'status', blastId: 0, rawId: `0-${seq}`, items: items.map((item) => ({ item, status: 'connected', faultCode: 0, voltage: 24, resistance: 2, delayMs: 0 })) };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }

@@ -4,16 +4,14 @@
  * helpers to publish `packet.parsed@1`, read `state.changes`, call the HTTP API, read the
  * instance's counters and SIGKILL it (the supervisor restarts it).
  */
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import type { Test } from 'tap';
 import { Channel, createRedisTransport, type Envelope } from '../../channels/index.js';
 import type { ItemRecord, PacketParsedV1, StateChangeV1 } from '../../services/messages.js';
-import { serviceChildSpec } from '../../supervisor/runtime/serviceChild.js';
-import { Supervisor } from '../../supervisor/supervisor.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
+import { superviseService } from '../helpers/supervisedService.js';
 import { waitFor } from '../helpers/wait.js';
 
 const STATE = fileURLToPath(new URL('../../services/state/index.ts', import.meta.url));
@@ -47,30 +45,12 @@ export async function startState(t: Test, env: Record<string, string> = {}): Pro
   t.teardown(() => transport.close());
   const parsed = new Channel(transport, 'packets.parsed');
   const changes = new Channel(transport, 'state.changes');
-  const sup = new Supervisor({
-    id: 'services',
-    strategy: 'one_for_one',
-    intensity: 10,
-    periodMs: 10_000,
-    backoffInitialMs: 50,
-    children: [
-      serviceChildSpec({
-        id: 'state#1',
-        module: STATE,
-        version: '1.0.0',
-        env: { REDIS_URL: redis.url, HYDRA_KEY_PREFIX: redis.prefix, DATABASE_URL: db.url, HYDRA_HEARTBEAT_MS: '100', ...env },
-        // A fixed port, so the restarted instance answers at the same URL (as behind nginx).
-        port: await freePort(),
-        startTimeoutMs: 30_000,
-        // STATE_TEST_LOGS=1 shows the instance's log lines.
-        ...(process.env.STATE_TEST_LOGS ? {} : { output: () => undefined }),
-      }),
-    ],
+  const { sup, child, base } = await superviseService(t, {
+    id: 'state#1',
+    module: STATE,
+    env: { REDIS_URL: redis.url, HYDRA_KEY_PREFIX: redis.prefix, DATABASE_URL: db.url, ...env },
+    logsVar: 'STATE_TEST_LOGS',
   });
-  await sup.start();
-  t.teardown(() => sup.stop());
-  const child = () => sup.whichChildren()[0]!;
-  const base = () => `http://127.0.0.1:${child().port}`;
 
   const h: StateHarness = {
     redis,
@@ -127,15 +107,4 @@ export function update(site: number, device: number, seq: number, items: Array<P
     rawId: `0-${seq}`,
     items: items.map((i) => ({ status: 'connected', faultCode: 0, voltage: 24.1, resistance: 2.5, delayMs: 0, ...i })),
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
 }

@@ -11,6 +11,7 @@ import { Supervisor } from '../../supervisor/supervisor.js';
 import type { SupervisorReport } from '../../supervisor/types.js';
 import { testRedis } from '../helpers/redis.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { alive } from './workers.js';
 
 const ECHO = fileURLToPath(new URL('./fixtures/echoService.ts', import.meta.url));
 const TOTAL = 2_000;
@@ -108,13 +109,3 @@ t.test('a consuming service killed with SIGKILL mid-batch under a steady stream 
   await sup.stop();
   t.ok(pids.every((pid) => !alive(pid)) && !alive(child().pid), 'no process left behind');
 });
-
-function alive(pid: number | null): boolean {
-  if (!pid) return false;
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch {
-    return false;
-  }
-}
