@@ -59,6 +59,9 @@ CREATE TABLE service_specs (
   release_id  bigint      REFERENCES releases (id),
   version     text,
   config      jsonb       NOT NULL DEFAULT '{}',
+  -- The module relative to the app root of its release (or of the node's own code without a
+  -- release); null = the entry of the same name in that app's services/topology.json.
+  module      text        CHECK (module IS NULL OR module <> ''),
   generation  bigint      NOT NULL DEFAULT 1,
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now()
@@ -80,6 +83,11 @@ CREATE TABLE placements (
   actual_version   text,
   actual_detail    text,
   actual_at        timestamptz,
+  actual_port      integer     CHECK (actual_port BETWEEN 1 AND 65535),
+  actual_pid       integer,
+  actual_healthy   boolean,
+  -- The node actual_* was reported from (after a move, the old node's until the new one reports).
+  actual_node      text,
   created_at       timestamptz NOT NULL DEFAULT now(),
   updated_at       timestamptz NOT NULL DEFAULT now(),
   UNIQUE (service, instance)
@@ -97,6 +105,9 @@ CREATE TABLE deployments (
                                   CHECK (state IN ('pending', 'running', 'succeeded', 'failed', 'rolled_back')),
   progress            jsonb       NOT NULL DEFAULT '{}',
   error               text,
+  -- A batch not healthy within this time fails the deployment.
+  batch_timeout_ms    integer     NOT NULL DEFAULT 120000 CHECK (batch_timeout_ms > 0),
+  actor               text        NOT NULL DEFAULT 'cli',
   created_at          timestamptz NOT NULL DEFAULT now(),
   started_at          timestamptz,
   finished_at         timestamptz
