@@ -60,3 +60,48 @@ export class NodeNotRegisteredError extends Error {
     super(`node '${nodeId}' is not registered under this host key (never registered, or its id was taken over); register again`);
   }
 }
+
+/** A field of a service spec (or another scheduler input) is invalid; names the field and value. */
+export class SpecInputError extends Error {
+  override readonly name = 'SpecInputError';
+  constructor(
+    readonly field: string,
+    readonly value: unknown,
+    expected: string,
+  ) {
+    super(`${field}: ${JSON.stringify(value) ?? String(value)} is invalid; expected ${expected}`);
+  }
+}
+
+function known(what: string, names: string[]): string {
+  if (names.length === 0) return `there are no ${what} yet`;
+  const shown = names.slice(0, 10).join(', ');
+  return `known ${what}: ${shown}${names.length > 10 ? ` …and ${names.length - 10} more` : ''}`;
+}
+
+/** No spec for this service name. */
+export class UnknownServiceError extends Error {
+  override readonly name = 'UnknownServiceError';
+  constructor(
+    readonly service: string,
+    knownNames: string[],
+  ) {
+    super(`unknown service '${service}' (${known('services', knownNames)}); define it with 'hydra scheduler place ${service} …'`);
+  }
+}
+
+/** No registered node with this id. */
+export class UnknownNodeError extends Error {
+  override readonly name = 'UnknownNodeError';
+  constructor(
+    readonly nodeId: string,
+    knownIds: string[],
+  ) {
+    super(`unknown node '${nodeId}' (${known('nodes', knownIds)}); see 'hydra scheduler nodes'`);
+  }
+}
+
+/** A deployment or rollback cannot be started or done; the message says why and what to do. */
+export class DeploymentError extends Error {
+  override readonly name = 'DeploymentError';
+}

@@ -9,7 +9,7 @@
  * holding the id is alive, and may take the id over once that node is down or its heartbeat is
  * older than the timeout (the machine was replaced). Each refusal and takeover is audited.
  */
-import { NodeIdCollisionError, NodeNotRegisteredError } from './errors.js';
+import { NodeIdCollisionError, NodeNotRegisteredError, UnknownNodeError } from './errors.js';
 import type { Db } from './store/db.js';
 
 export interface NodeRegistration {
@@ -107,13 +107,14 @@ export async function registerNode(db: Db, node: NodeRegistration, timeoutMs: nu
 }
 
 /** Records a heartbeat; brings a node marked down back up. NodeNotRegisteredError if the id is not ours. */
-export async function heartbeat(db: Db, id: string, hostKey: string): Promise<{ revived: boolean }> {
+export async function heartbeat(db: Db, id: string, hostKey: string, address?: string): Promise<{ revived: boolean }> {
+  // The address may be learnt after registration (an admin port chosen at bind time).
   const r = await db.query<{ was: 'up' | 'down' }>(
-    `UPDATE nodes n SET heartbeat_at = now(), state = 'up', down_at = NULL
+    `UPDATE nodes n SET heartbeat_at = now(), state = 'up', down_at = NULL, address = COALESCE($3, n.address)
      FROM (SELECT id, state FROM nodes WHERE id = $1 FOR UPDATE) old
      WHERE n.id = old.id AND n.host_key = $2
      RETURNING old.state AS was`,
-    [id, hostKey],
+    [id, hostKey, address ?? null],
   );
   const row = r.rows[0];
   if (!row) throw new NodeNotRegisteredError(id);
@@ -147,6 +148,28 @@ export async function markDownNodes(db: Db, timeoutMs: number, actor = 'schedule
 export async function listNodes(db: Db): Promise<NodeRecord[]> {
   const r = await db.query<NodeRow>('SELECT * FROM nodes ORDER BY id');
   return r.rows.map(toRecord);
+}
+
+export type AdminState = NodeRecord['adminState'];
+
+/**
+ * The operator's intent for a node: `cordoned` takes no new work but keeps what it runs,
+ * `draining` moves everything off (the leader's next plan does it), `active` is normal.
+ * UnknownNodeError for an id that is not registered. Returns the previous state.
+ */
+export async function setNodeAdminState(db: Db, id: string, state: AdminState, actor: string): Promise<{ previous: AdminState; node: NodeRecord }> {
+  const r = await db.query<NodeRow & { previous: AdminState }>(
+    `UPDATE nodes n SET admin_state = $2 FROM (SELECT id, admin_state FROM nodes WHERE id = $1 FOR UPDATE) old
+     WHERE n.id = old.id RETURNING n.*, old.admin_state AS previous`,
+    [id, state],
+  );
+  const row = r.rows[0];
+  if (!row) {
+    const ids = await db.query<{ id: string }>('SELECT id FROM nodes ORDER BY id');
+    throw new UnknownNodeError(id, ids.rows.map((x) => x.id));
+  }
+  await db.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [actor, `node.${state}`, id, JSON.stringify({ previous: row.previous })]);
+  return { previous: row.previous, node: toRecord(row) };
 }
 
 async function audit(db: Db, subject: string, kind: string, detail: Record<string, unknown>): Promise<void> {

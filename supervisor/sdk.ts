@@ -52,6 +52,8 @@ export interface HttpRoute {
   handler: HttpHandler;
 }
 
+export type ServiceFunction = (args: Record<string, unknown>, ctx: ServiceContext) => unknown;
+
 export interface ServiceHealth {
   healthy: boolean;
   detail?: string;
@@ -107,6 +109,12 @@ export interface ServiceManifest {
   handle?(batch: Envelope[], ctx: ServiceContext): void | Promise<void>;
   stop?(ctx: ServiceContext): void | Promise<void>;
   health?(): ServiceHealth;
+  /**
+   * Functions the scheduler's cron jobs (and operators) can call: `POST /_hydra/functions/<name>`
+   * on the instance with `{ "args": {…} }`, answered `{ "result": … }`. A throw answers 500 with
+   * the message (an HttpError its own status).
+   */
+  functions?: Record<string, ServiceFunction>;
   /** Entries per `handle` call (default 100). */
   batchSize?: number;
   /** Deliveries before an entry goes to the dead-letter stream (default 5). */
@@ -132,7 +140,7 @@ export function defineService<M extends ServiceManifest>(manifest: M): M {
   return manifest;
 }
 
-const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'batchSize', 'maxDeliveries']);
+const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'functions', 'batchSize', 'maxDeliveries']);
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 /** semver.org's grammar: MAJOR.MINOR.PATCH, optional -prerelease and +build. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -159,6 +167,7 @@ export function validateManifest(value: unknown): asserts value is ServiceManife
   if (m.http !== undefined) routes(m.http);
   if (m.mount !== undefined && (typeof m.mount !== 'string' || !/^(\/[a-z0-9_-]+)+$/.test(m.mount))) throw new SpecError('mount', m.mount, 'a path such as /reports (lower-case segments, no trailing slash)');
   if (m.websocket !== undefined) websocketEndpoint(m.websocket);
+  if (m.functions !== undefined) functions(m.functions);
   positiveInt('batchSize', m.batchSize, 10_000);
   positiveInt('maxDeliveries', m.maxDeliveries, 1_000);
 }
@@ -222,6 +231,14 @@ function websocketEndpoint(value: unknown): void {
   // Literal segments only: the upgrade is matched by exact path, with no params to hand over.
   if (typeof path !== 'string' || path === '/' || !validPath(path) || path.includes(':')) throw new SpecError('websocket.path', path, "a literal path below the service such as '/ws'");
   if (typeof onConnection !== 'function') throw new SpecError('websocket.onConnection', onConnection, 'a function (socket, req, ctx) => void');
+}
+
+function functions(value: unknown): void {
+  if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SpecError('functions', value, 'an object of name → async (args, ctx) => result');
+  for (const [name, fn] of Object.entries(value)) {
+    if (!/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(name)) throw new SpecError(`functions.${name}`, name, 'a function name of letters, digits, _ and -, starting with a letter');
+    if (typeof fn !== 'function') throw new SpecError(`functions.${name}`, fn, 'a function (args, ctx) => result');
+  }
 }
 
 function validPath(path: string): boolean {

@@ -136,6 +136,12 @@ export class Supervisor implements ChildHandle {
     );
   }
 
+  /** The running nested supervisor `id` (e.g. the node's `services`, for the reconciler); null while it is not running. */
+  childSupervisor(id: string): Supervisor | null {
+    const handle = this.records.find((c) => c.spec.id === id)?.handle;
+    return handle instanceof Supervisor ? handle : null;
+  }
+
   whichChildren(): ChildInfo[] {
     const now = Date.now();
     return this.records.map((rec) => ({

@@ -29,6 +29,28 @@ export interface NodeConfig {
   databaseUrl: string | null;
   keyPrefix: string;
   logLevel: Level;
+  /** HYDRA_MODE=scheduled: the node registers with the scheduler at DATABASE_URL and runs what it places. */
+  scheduler: SchedulerSettings | null;
+}
+
+/** How a scheduled node takes part in the fleet (docs/scheduler.md). */
+export interface SchedulerSettings {
+  /** HYDRA_NODE_LABELS: `site=north,rack=r1`. */
+  labels: Record<string, string>;
+  /** HYDRA_NODE_CAPACITY: `cpu=4,memoryMb=8192`; default this machine's cores and memory. */
+  capacity: Record<string, number>;
+  /** HYDRA_NODE_ADDRESS: how peers and the CLI reach this node; default its admin URL. */
+  address: string | null;
+  /** HYDRA_HEARTBEAT_MS (default 2000). */
+  heartbeatMs: number;
+  /** HYDRA_NODE_TIMEOUT_MS: a node silent this long is down (default 10000). */
+  nodeTimeoutMs: number;
+  /** HYDRA_LEASE_MS: the leader lease time (default 10000). */
+  leaseMs: number;
+  /** HYDRA_SCHEDULER_TICK_MS: how often the leader plans (default 2000). */
+  tickMs: number;
+  /** HYDRA_RECONCILE_MS: how often the node compares its placements with its tree (default 2000). */
+  reconcileMs: number;
 }
 
 export const DEFAULTS = {
@@ -116,10 +138,59 @@ function keyPrefix(env: Env): string {
   return v;
 }
 
+function positive(env: Env, name: string, fallback: number, min = 1): number {
+  const v = get(env, name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!/^\d+$/.test(v) || n < min) throw new ConfigError(name, `'${v}' is invalid; expected a whole number of ms of at least ${min}`);
+  return n;
+}
+
+/** `k=v,k=v` lists (labels, capacity). */
+function pairs(env: Env, name: string, example: string): Record<string, string> | undefined {
+  const v = get(env, name);
+  if (v === undefined) return undefined;
+  const out: Record<string, string> = {};
+  for (const part of v.split(',')) {
+    const m = /^\s*([A-Za-z0-9][A-Za-z0-9._/-]*)\s*=\s*(\S*)\s*$/.exec(part);
+    if (!m) throw new ConfigError(name, `'${part.trim()}' in '${v}' is not key=value; expected e.g. ${example}`);
+    out[m[1]!] = m[2]!;
+  }
+  return out;
+}
+
+function schedulerSettings(env: Env, databaseUrl: string | null): SchedulerSettings | null {
+  const mode = get(env, 'HYDRA_MODE') ?? 'standalone';
+  if (mode !== 'standalone' && mode !== 'scheduled') throw new ConfigError('HYDRA_MODE', `'${mode}' is not a mode; expected standalone or scheduled`);
+  if (mode === 'standalone') return null;
+  if (databaseUrl === null) throw new ConfigError('DATABASE_URL', 'is not set, and HYDRA_MODE=scheduled needs the scheduler database; expected e.g. postgres://hydra@127.0.0.1:6432/hydra');
+  const capacityRaw = pairs(env, 'HYDRA_NODE_CAPACITY', 'cpu=4,memoryMb=8192');
+  const capacity: Record<string, number> = { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) };
+  for (const [k, v] of Object.entries(capacityRaw ?? {})) {
+    const n = Number(v);
+    if (v === '' || !Number.isFinite(n) || n < 0) throw new ConfigError('HYDRA_NODE_CAPACITY', `${k}=${v} is invalid; expected a number of at least 0, e.g. cpu=4,memoryMb=8192`);
+    capacity[k] = n;
+  }
+  const heartbeatMs = positive(env, 'HYDRA_HEARTBEAT_MS', 2_000, 50);
+  const nodeTimeoutMs = positive(env, 'HYDRA_NODE_TIMEOUT_MS', 10_000, 100);
+  if (nodeTimeoutMs <= heartbeatMs) throw new ConfigError('HYDRA_NODE_TIMEOUT_MS', `${nodeTimeoutMs} is invalid; expected more than HYDRA_HEARTBEAT_MS (${heartbeatMs}), ideally 3-5 heartbeats`);
+  return {
+    labels: pairs(env, 'HYDRA_NODE_LABELS', 'site=north,rack=r1') ?? {},
+    capacity,
+    address: url(env, 'HYDRA_NODE_ADDRESS', ['http:', 'https:'], 'https://node1.example.net') ?? null,
+    heartbeatMs,
+    nodeTimeoutMs,
+    leaseMs: positive(env, 'HYDRA_LEASE_MS', 10_000, 100),
+    tickMs: positive(env, 'HYDRA_SCHEDULER_TICK_MS', 2_000, 50),
+    reconcileMs: positive(env, 'HYDRA_RECONCILE_MS', 2_000, 50),
+  };
+}
+
 /** Reads and validates every variable; the first bad one throws. */
 export function loadNodeConfig(env: Env = process.env): NodeConfig {
   const home = resolveHome(env);
   const topology = get(env, 'HYDRA_TOPOLOGY');
+  const databaseUrl = url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://hydra@127.0.0.1:6432/hydra') ?? null;
   return {
     nodeId: nodeId(env),
     home,
@@ -130,8 +201,9 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     adminPort: port(env, 'HYDRA_ADMIN_PORT', DEFAULTS.adminPort, 0),
     servicePortBase: port(env, 'HYDRA_SERVICE_PORT_BASE', DEFAULTS.servicePortBase, 1),
     redisUrl: url(env, 'REDIS_URL', ['redis:', 'rediss:'], 'redis://127.0.0.1:6379') ?? DEFAULTS.redisUrl,
-    databaseUrl: url(env, 'DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://hydra@127.0.0.1:6432/hydra') ?? null,
+    databaseUrl,
     keyPrefix: keyPrefix(env),
     logLevel: logLevel(env),
+    scheduler: schedulerSettings(env, databaseUrl),
   };
 }

@@ -3,8 +3,13 @@
  *
  * ```
  * node        one_for_one
- * ├── system  rest_for_one: admin HTTP (later: store link first, then deploy watcher, reconciler, scheduler)
- * └── services  from the topology file
+ * ├── system  rest_for_one: [store link →] admin HTTP [→ reconciler → scheduler]
+ * └── services  the topology file's services [+ the instances the scheduler places here]
+ * ```
+ * The bracketed children run in scheduled mode (HYDRA_MODE=scheduled): the store link registers
+ * the node and heartbeats, the reconciler turns this node's placements into children of
+ * `services`, and the scheduler campaigns for the lease and plans while it leads.
+ * ```
  * ```
  * It writes run/node.json once the admin server listens, logs every supervisor report, stops
  * the tree gracefully on SIGTERM/SIGINT or `POST /admin/stop` (exit 0), and exits 1 when the root
@@ -21,7 +26,16 @@ import { adminHttpChild } from './adminHttp.js';
 import type { NodeConfig } from './config.js';
 import { removeNodeFile, runningNode, writeNodeFile } from './pidFile.js';
 import { servicesSpec } from './servicesTree.js';
-import { instanceCount, readTopology } from './topology.js';
+import { createHash } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { reconcilerChild } from '../../scheduler/reconcile/reconciler.js';
+import { schedulerChild } from '../../scheduler/leader/schedulerLoop.js';
+import { storeLinkChild, type StoreRef } from '../../scheduler/store/storeLink.js';
+import type { ChildSpec } from '../types.js';
+import { clientUrl } from './adminHttp.js';
+import { createServicesHost } from './servicesHost.js';
+import { instanceCount, readTopology, SERVICES_DEFAULT_FLAGS, type Topology } from './topology.js';
 import { hydraVersion } from './version.js';
 
 export interface RunNodeOptions {
@@ -56,7 +70,9 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
   if (other) {
     throw new ConfigError('HYDRA_HOME', `node ${other.nodeId} already runs from ${config.home} (pid ${other.pid}, admin ${other.adminUrl}); stop it with 'hydra node stop' or use another HYDRA_HOME`);
   }
-  const topology = readTopology(config.topologyFile, config.topologyExplicit);
+  // A scheduled node without a topology file of its own runs only what the scheduler places.
+  const topology: Topology =
+    config.scheduler && !config.topologyExplicit && !existsSync(config.topologyFile) ? { flags: SERVICES_DEFAULT_FLAGS, entries: [] } : readTopology(config.topologyFile, config.topologyExplicit);
   const instances = instanceCount(topology.entries);
   const version = hydraVersion();
   const startedAt = Date.now();
@@ -87,14 +103,35 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     HYDRA_LOG_LEVEL: config.logLevel,
     ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}),
   };
+  const services = servicesSpec(topology, { portBase: config.servicePortBase, env: serviceEnv, supervisorOptions: { onReport } });
+  const systemChildren: ChildSpec[] = [admin];
+  if (config.scheduler) {
+    const settings = config.scheduler;
+    const store: StoreRef = { pool: null };
+    const staticPorts = new Set(Array.from({ length: instances }, (_, i) => config.servicePortBase + i));
+    const host = createServicesHost({ services: () => root.childSupervisor('services'), staticPorts, portBase: config.servicePortBase + instances, env: serviceEnv });
+    const schedLog = log.child({ component: 'scheduler' });
+    const registration = () => ({
+      id: config.nodeId,
+      hostKey: createHash('sha256').update(`${hostname()}\0${config.home}`).digest('hex').slice(0, 32),
+      labels: settings.labels,
+      capacity: settings.capacity,
+      address: settings.address ?? (adminUrl || clientUrl(config.adminHost, config.adminPort)),
+      version,
+    });
+    systemChildren.unshift(
+      storeLinkChild({ databaseUrl: config.databaseUrl!, registration, heartbeatMs: settings.heartbeatMs, nodeTimeoutMs: settings.nodeTimeoutMs, store, log: schedLog }),
+    );
+    systemChildren.push(
+      reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, log: log.child({ component: 'reconciler' }) }),
+      schedulerChild({ nodeId: config.nodeId, store, leaseMs: settings.leaseMs, tickMs: settings.tickMs, nodeTimeoutMs: settings.nodeTimeoutMs, log: schedLog }),
+    );
+  }
   const root: Supervisor = new Supervisor(
     {
       id: 'node',
       ...ROOT_FLAGS,
-      children: [
-        supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: [admin] }, { onReport }),
-        supervisorChild(servicesSpec(topology, { portBase: config.servicePortBase, env: serviceEnv, supervisorOptions: { onReport } }), { onReport }),
-      ],
+      children: [supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: systemChildren }, { onReport }), supervisorChild(services, { onReport })],
     },
     { onReport },
   );

@@ -33,6 +33,9 @@ interface CompiledRoute {
   segments: string[];
 }
 
+/** Outside every mount point (mounts are lower-case paths without '_' at the start). */
+const FUNCTIONS_PREFIX = '/_hydra/functions/';
+
 export function createServiceHttp(options: ServiceHttpOptions): Server {
   const { manifest, ctx, log } = options;
   const compiled: CompiledRoute[] = (manifest.http ?? []).map((route) => ({ route, segments: splitPath(route.path) }));
@@ -46,6 +49,7 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       return send(res, health.healthy ? 200 : 503, { ...health, service: ctx.service, version: ctx.version, instance: ctx.instance });
     }
     options.onRequest();
+    if (url.pathname.startsWith(FUNCTIONS_PREFIX)) return callFunction(raw, res, url.pathname.slice(FUNCTIONS_PREFIX.length), method);
     if (url.pathname !== mount && !url.pathname.startsWith(`${mount}/`)) return send(res, 404, { error: `no route ${method} ${url.pathname}; this service serves under ${mount}/` });
     const path = url.pathname.slice(mount.length).replace(/\/+$/, '') || '/';
     const segments = splitPath(path);
@@ -82,6 +86,28 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
     const result = await hit.c.route.handler(req, ctx);
     // undefined: the handler answers on req.res itself (SSE, streaming).
     if (result !== undefined) respond(res, result);
+  };
+
+  const callFunction = async (raw: IncomingMessage, res: ServerResponse, name: string, method: string): Promise<void> => {
+    const fn = Object.hasOwn(manifest.functions ?? {}, name) ? manifest.functions![name] : undefined;
+    if (!fn) return send(res, 404, { error: `no function '${name}' in service ${ctx.service} (functions: ${Object.keys(manifest.functions ?? {}).join(', ') || 'none'})` });
+    if (method !== 'POST') {
+      res.setHeader('allow', 'POST');
+      return send(res, 405, { error: `functions are called with POST, not ${method}` });
+    }
+    const body = await readBody(raw);
+    if (body === null) return send(res, 413, { error: `request body is over the limit of ${MAX_REQUEST_BYTES} bytes` });
+    let args: unknown = {};
+    if (body.length > 0) {
+      try {
+        args = (JSON.parse(body.toString('utf8')) as { args?: unknown }).args ?? {};
+      } catch (err) {
+        throw new HttpError(400, `request body is not valid JSON (${(err as Error).message}); expected {"args": {…}}`);
+      }
+    }
+    if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new HttpError(400, 'args must be a JSON object');
+    const result = await fn(args as Record<string, unknown>, ctx);
+    send(res, 200, { result: result ?? null });
   };
 
   const server = createServer((raw, res) => {

@@ -94,7 +94,7 @@ async function start(): Promise<void> {
   checkStopping();
 
   let port: number | undefined;
-  if (cfg.port > 0 || (m.http?.length ?? 0) > 0 || m.websocket) {
+  if (cfg.port > 0 || (m.http?.length ?? 0) > 0 || m.websocket || m.functions) {
     const http = await import('./serviceHttp.js');
     closeServer = http.closeServer;
     server = http.createServiceHttp({ manifest: m, ctx: rt.ctx, log, health, onRequest: () => void httpRequests++ });
