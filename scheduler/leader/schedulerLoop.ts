@@ -42,7 +42,8 @@ export class SchedulerLoop {
     if (!pool) throw new Error('the store link is not up; the scheduler starts after it');
     // Holder = node id: unique in the fleet (registration refuses a collision) and readable in `leases`.
     this.elector = new LeaderElector({ db: pool, name: SCHEDULER_LEASE, holder: options.nodeId, ttlMs: options.leaseMs, log: options.log });
-    this.cron = new CronRunner({ db: pool, nodeId: options.nodeId, fence: () => this.elector.fence, log: options.log });
+    // Jobs are re-read every tick, so a job defined or changed takes effect as fast as a placement.
+    this.cron = new CronRunner({ db: pool, nodeId: options.nodeId, fence: () => this.elector.fence, reloadEveryMs: options.tickMs, log: options.log });
     this.elector.on('error', (err) => options.log.warn('lease query failed', { err }));
     this.elector.on('elected', (lease) => {
       options.log.info('leading the scheduler', { epoch: lease.epoch });

@@ -7,6 +7,8 @@
  */
 import t, { type Test } from 'tap';
 import { Channel, createRedisTransport } from '../../channels/index.js';
+import { runJobNow } from '../../scheduler/cron/cronRunner.js';
+import { defineJob } from '../../scheduler/cron/jobs.js';
 import { putServiceSpec } from '../../scheduler/specs.js';
 import { setNodeAdminState } from '../../scheduler/registry.js';
 import { startDeployment } from '../../scheduler/rollout.js';
@@ -58,6 +60,16 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
     const res = await fetch(`http://127.0.0.1:${p.actual_port}/ping/`);
     t.match(await res.json(), { node: p.node_id, instance: `ping#${p.instance + 1}` });
   }
+
+  // A cron job's service function reaches a real instance through the SDK's functions endpoint.
+  await defineJob(fleet.pool, { name: 'stamp', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'stamp', args: { x: 1 } } }, 'test');
+  const run = await runJobNow(fleet.pool, 'stamp', 'test');
+  t.equal(run.state, 'succeeded');
+  t.match(run.result, { status: 200, body: { result: { instance: /^ping#\d$/, n: 1, args: { x: 1 } } } }, 'the function ran in a ping instance and its result was recorded');
+  await defineJob(fleet.pool, { name: 'nofn', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'nosuch' } }, 'test');
+  const missing = await runJobNow(fleet.pool, 'nofn', 'test');
+  t.equal(missing.state, 'failed');
+  t.match(missing.error, /404.*no function 'nosuch' in service ping \(functions: stamp\)/, 'an unknown function fails with the reason');
 
   // Stable: a further tick moves nothing.
   const before = await placements(fleet.pool);
