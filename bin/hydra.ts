@@ -4,12 +4,13 @@
  */
 import { readFileSync } from 'node:fs';
 import { dbCommands } from '../scheduler/cli/dbCommands.js';
+import { schedulerCommands } from '../scheduler/cli/schedulerCommands.js';
 import { simulateCommands } from '../services/simulator/cli.js';
 import { nodeCommands } from '../supervisor/node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [...nodeCommands, ...dbCommands, ...simulateCommands];
+const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...simulateCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
