@@ -331,3 +331,19 @@ export async function finishRun(db: Db, id: number, outcome: { state: 'succeeded
   );
   return r.rows[0] ? toJobRun(r.rows[0]) : null;
 }
+
+/**
+ * Marks failed the runs still 'running' that a previous leader claimed and cannot finish (it
+ * died or lost the lease mid-run): without this they would read as running for ever. A run is
+ * claimed at most once, so such a tick stays un-run, and the record says so. The new leader
+ * calls it inside its fenced tick.
+ */
+export async function failOrphanedRuns(db: Db, epoch: number, nodeId: string): Promise<number> {
+  const r = await db.query(
+    `UPDATE job_runs SET state = 'failed', finished_at = now(),
+       error = 'the leader that claimed this run (' || coalesce(node_id, '?') || ', epoch ' || leader_epoch || ') lost leadership before it finished; the tick was not run again'
+     WHERE state = 'running' AND leader_epoch > 0 AND leader_epoch < $1 AND node_id IS DISTINCT FROM $2`,
+    [epoch, nodeId],
+  );
+  return r.rowCount ?? 0;
+}

@@ -9,6 +9,7 @@ import type { Logger } from '../../supervisor/log.js';
 import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { CronRunner } from '../cron/cronRunner.js';
+import { failOrphanedRuns } from '../cron/jobs.js';
 import { FencingError } from '../errors.js';
 import { LeaderElector } from '../leaderElector.js';
 import { withFence } from '../lease.js';
@@ -105,6 +106,8 @@ export class SchedulerLoop {
       for (const r of result.removals) log.info('placement removed', { instance: `${r.service}#${r.instance + 1}`, node: r.nodeId, reason: r.reason });
       await applyPlanIn(client, fence, result, `scheduler@${this.options.nodeId}`);
       await stepDeployments(client, `scheduler@${this.options.nodeId}`);
+      const orphans = await failOrphanedRuns(client, fence.epoch, this.options.nodeId);
+      if (orphans > 0) log.warn('job runs of a previous leader marked failed', { runs: orphans });
     });
   }
 }

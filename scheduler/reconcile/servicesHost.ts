@@ -7,8 +7,8 @@ import type { ChildState } from '../../supervisor/types.js';
 
 /** One placement the node should run, as the reconciler hands it over. */
 export interface InstanceRequest {
-  /** `<service>#<instance + 1>`: the child id and the instance's stable consumer name fleet-wide. */
-  id: string;
+  /** The placement's slot, `<service>#<instance + 1>`, unique fleet-wide. */
+  slot: string;
   service: string;
   /** Release commit; null = the node's own code. */
   version: string | null;
@@ -20,8 +20,19 @@ export interface InstanceRequest {
   config: Record<string, string>;
 }
 
+/**
+ * The child id of a request: the slot, plus `@<release>` when it runs from a release. It is the
+ * instance's consumer name too, so it is stable across restarts and moves (a rescheduled
+ * instance re-reads what it left pending), and two versions of one slot can run side by side
+ * during a hot swap under different names in the same consumer group.
+ */
+export function childIdOf(request: Pick<InstanceRequest, 'slot' | 'version'>): string {
+  return request.version === null ? request.slot : `${request.slot}@${request.version.slice(0, 12)}`;
+}
+
 /** An instance the host started for the reconciler, as it runs now. */
 export interface HostedInstance {
+  /** The child id (see childIdOf). */
   id: string;
   state: ChildState;
   pid: number | null;
@@ -30,6 +41,8 @@ export interface HostedInstance {
   restarts: number;
   /** Last health the instance reported; null before its first report. */
   healthy: boolean | null;
+  /** The runtime's counters from its last report (handled, failed, deadLettered…). */
+  counters: Record<string, number>;
   /** Why it is not running well (last exit, health detail), for the placement's actual_detail. */
   detail: string | null;
   /** The request it was started from: a different request means stop and start again. */
@@ -41,8 +54,15 @@ export interface ServicesHost {
   ready(): boolean;
   /** The instances started through this host that are still children of the supervisor. */
   instances(): HostedInstance[];
-  /** Starts an instance; rejects with the reason when it fails to start (nothing is kept). */
+  /** Starts an instance as child childIdOf(request); rejects with the reason when it fails to start (nothing is kept). */
   start(request: InstanceRequest): Promise<void>;
-  /** Stops an instance gracefully and forgets it. */
+  /** Stops an instance gracefully (it stops fetching, finishes and acks its batch) and forgets it. */
   stop(id: string): Promise<void>;
 }
+
+/**
+ * Called during a hot swap once the new instance is ready and before the old one is told to
+ * stop: the place where HTTP traffic is switched to the new instance's port (nginx re-render
+ * and reload). Resolves when the switch is done.
+ */
+export type BeforeRetire = (service: string, retiring: HostedInstance[], successor: HostedInstance) => Promise<void>;

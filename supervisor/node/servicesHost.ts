@@ -8,7 +8,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import type { HostedInstance, InstanceRequest, ServicesHost } from '../../scheduler/reconcile/servicesHost.js';
+import { childIdOf, type HostedInstance, type InstanceRequest, type ServicesHost } from '../../scheduler/reconcile/servicesHost.js';
 import { serviceChildSpec } from '../runtime/serviceChild.js';
 import type { Supervisor } from '../supervisor.js';
 import { DEFAULT_TOPOLOGY, readTopology, type TopologyEntry, type TopologyService } from './topology.js';
@@ -84,7 +84,7 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
           const h = hosted.get(c.id)!;
           const health = c.status;
           const detail = c.state !== 'running' && c.lastExit ? c.lastExit.reason : health && !health.healthy ? (health.detail ?? 'unhealthy') : c.lastExit && c.restarts > 0 ? `restarted after: ${c.lastExit.reason}` : null;
-          return { id: c.id, state: c.state, pid: c.pid, port: c.port ?? h.port, restarts: c.restarts, healthy: health ? health.healthy : null, detail, request: h.request };
+          return { id: c.id, state: c.state, pid: c.pid, port: c.port ?? h.port, restarts: c.restarts, healthy: health ? health.healthy : null, counters: health?.counters ?? {}, detail, request: h.request };
         });
     },
 
@@ -92,9 +92,10 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
       const sup = options.services();
       if (!sup) throw new Error('the services supervisor is not running');
       const { module, catalog } = resolveInstance(request);
-      const port = takePort(request.id);
+      const id = childIdOf(request);
+      const port = takePort(id);
       const spec = serviceChildSpec({
-        id: request.id,
+        id,
         module,
         port,
         env: { ...options.env, ...(catalog?.env ?? {}), ...request.config },
@@ -104,11 +105,11 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
         ...(catalog?.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: catalog.heartbeatTimeoutMs } : {}),
         ...(catalog?.nodeArgs !== undefined ? { nodeArgs: catalog.nodeArgs } : {}),
       });
-      hosted.set(request.id, { request, port });
+      hosted.set(id, { request, port });
       try {
         await sup.startChild(spec);
       } catch (err) {
-        hosted.delete(request.id);
+        hosted.delete(id);
         throw err;
       }
     },

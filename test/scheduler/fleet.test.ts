@@ -18,6 +18,8 @@ import { addRelease, allRunning, BAD_APP, placements, startFleet, TIMING, treeIn
 const RELEASE_A = 'a'.repeat(40);
 const RELEASE_B = 'b'.repeat(40);
 const RELEASE_BAD = 'c'.repeat(40);
+/** The child id and consumer name of sink's first instance running release A. */
+const SINK_1 = `sink#1@${RELEASE_A.slice(0, 12)}`;
 
 /** n1 first, so it leads; n2 and n3 are the workers. */
 async function threeNodes(t: Test): Promise<Fleet> {
@@ -55,7 +57,7 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
 
   // The instances really run in each node's tree and answer on their reported ports.
   const trees = Object.fromEntries(await Promise.all([...fleet.nodes.values()].map(async (n) => [n.id, await treeInstances(n)] as const)));
-  for (const p of [...ping, ...sink]) t.ok(trees[p.node_id!]!.includes(`${p.service}#${p.instance + 1}`), `${p.service}#${p.instance + 1} runs on ${p.node_id}`);
+  for (const p of [...ping, ...sink]) t.ok(trees[p.node_id!]!.includes(`${p.service}#${p.instance + 1}@${RELEASE_A.slice(0, 12)}`), `${p.service}#${p.instance + 1} runs on ${p.node_id} as child ${p.service}#${p.instance + 1}@${RELEASE_A.slice(0, 12)}`);
   for (const p of ping) {
     const res = await fetch(`http://127.0.0.1:${p.actual_port}/ping/`);
     t.match(await res.json(), { node: p.node_id, instance: `ping#${p.instance + 1}` });
@@ -65,7 +67,7 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
   await defineJob(fleet.pool, { name: 'stamp', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'stamp', args: { x: 1 } } }, 'test');
   const run = await runJobNow(fleet.pool, 'stamp', 'test');
   t.equal(run.state, 'succeeded');
-  t.match(run.result, { status: 200, body: { result: { instance: /^ping#\d$/, n: 1, args: { x: 1 } } } }, 'the function ran in a ping instance and its result was recorded');
+  t.match(run.result, { status: 200, body: { result: { instance: /^ping#\d@aaaaaaaaaaaa$/, n: 1, args: { x: 1 } } } }, 'the function ran in a ping instance and its result was recorded');
   await defineJob(fleet.pool, { name: 'nofn', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'nosuch' } }, 'test');
   const missing = await runJobNow(fleet.pool, 'nofn', 'test');
   t.equal(missing.state, 'failed');
@@ -97,7 +99,7 @@ t.test('a SIGKILLed node: its instances run elsewhere and handle what it left pe
     const pending = (await fleet.redis.redis.xpending(`${fleet.redis.prefix}work`, 'sink')) as [number, string, string, [string, string][] | null];
     return pending[0] >= 1 ? pending : null;
   }, 20_000, 50);
-  t.same(held[3], [['sink#1', String(held[0])]], `${held[0]} entries pending on consumer sink#1 when ${victim} dies`);
+  t.same(held[3], [[SINK_1, String(held[0])]], `${held[0]} entries pending on consumer ${SINK_1} when ${victim} dies`);
 
   const killedAt = performance.now();
   await fleet.kill(victim);
@@ -120,7 +122,7 @@ t.test('a SIGKILLed node: its instances run elsewhere and handle what it left pe
   }, 30_000, 100);
   const bodies = done.map(([, fields]) => JSON.parse(fields[fields.indexOf('body') + 1]!) as { n: number; node: string; instance: string });
   t.same([...new Set(bodies.map((b) => b.n))].sort((a, b) => a - b), Array.from({ length: 20 }, (_, i) => i), 'every pending entry was handled');
-  t.ok(bodies.every((b) => b.node === survivor && b.instance === 'sink#1'), 'by sink#1, now on the survivor');
+  t.ok(bodies.every((b) => b.node === survivor && b.instance === SINK_1), `by ${SINK_1}, the same consumer, now on the survivor`);
   const pendingAfter = (await fleet.redis.redis.xpending(`${fleet.redis.prefix}work`, 'sink')) as [number];
   t.equal(pendingAfter[0], 0, 'nothing left pending');
 

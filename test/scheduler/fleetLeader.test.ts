@@ -52,10 +52,14 @@ t.test('leader SIGKILL: another leads within the lease time, the old token is re
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   const ticks = runs.map((r) => r.scheduledFor.getTime());
   t.equal(new Set(ticks).size, ticks.length, 'no tick recorded twice');
-  const finished = runs.filter((r) => r.state !== 'running');
-  t.ok(finished.every((r) => r.state === 'succeeded'), 'every run succeeded');
-  t.equal(lines.length, finished.length + runs.filter((r) => r.state === 'running').length - (runs.length - lines.length > 0 ? runs.length - lines.length : 0), 'one execution per recorded run');
-  t.ok(lines.length <= runs.length && lines.length >= finished.length, `executions (${lines.length}) match recorded runs (${runs.length})`);
+  // A run n1 claimed just before it died may never have executed: it is marked failed by the
+  // new leader, never run a second time.
+  const orphaned = runs.filter((r) => r.state === 'failed');
+  t.ok(orphaned.every((r) => r.nodeId === 'n1' && /lost leadership before it finished/.test(r.error ?? '')), 'only runs orphaned by the dead leader failed, and say so');
+  t.ok(orphaned.length <= 1, 'at most the one run in flight at the kill');
+  const inFlight = runs.filter((r) => r.state === 'running');
+  t.ok(inFlight.length <= 1, 'at most the current tick still running');
+  t.ok(lines.length <= runs.length && lines.length >= runs.length - orphaned.length - inFlight.length, `one execution per recorded run (${lines.length} executions, ${runs.length} runs)`);
   t.ok(runs.some((r) => r.nodeId === 'n1') && runs.some((r) => r.nodeId === next.holder), 'runs before the failover on n1, after it on the new leader');
   t.ok(runs.every((r) => (r.nodeId === 'n1' ? r.leaderEpoch === old.epoch : r.leaderEpoch >= next.epoch)), "each run carries its leader's epoch");
   const wallSeconds = (Math.max(...ticks) - Math.min(...ticks)) / 1000 + 1;
