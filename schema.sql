@@ -107,6 +107,8 @@ CREATE TABLE deployments (
   error               text,
   -- A batch not healthy within this time fails the deployment.
   batch_timeout_ms    integer     NOT NULL DEFAULT 120000 CHECK (batch_timeout_ms > 0),
+  -- A batch is done once its instances ran healthy, their reports unchanged, this long.
+  health_window_ms    integer     NOT NULL DEFAULT 5000 CHECK (health_window_ms >= 0),
   actor               text        NOT NULL DEFAULT 'cli',
   created_at          timestamptz NOT NULL DEFAULT now(),
   started_at          timestamptz,

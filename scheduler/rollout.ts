@@ -2,8 +2,8 @@
  * Rolling updates: a deployment moves one service's placements to a release a few nodes at a
  * time. The leader advances it on each tick (stepDeployments, inside its fenced transaction):
  * a batch of at most max_parallel nodes gets the new desired_version; the next batch starts only
- * when every instance of the batch runs the new version and reports healthy. An instance that
- * fails, or a batch that is not healthy within batch_timeout_ms, fails the deployment: the batch
+ * when every instance of the batch runs the new version and has reported healthy, with nothing
+ * changing, for the health window. An instance that fails or turns unhealthy, or a batch that is not healthy within batch_timeout_ms, fails the deployment: the batch
  * goes back to the previous version, the nodes not reached yet were never touched, and the
  * reason is stored on the deployment and audited. The spec's release changes only on success.
  *
@@ -33,6 +33,7 @@ export interface Deployment {
   previousCommit: string | null;
   maxParallel: number;
   batchTimeoutMs: number;
+  healthWindowMs: number;
   state: DeploymentState;
   progress: DeploymentProgress;
   error: string | null;
@@ -51,6 +52,7 @@ interface DeploymentRow {
   previous_commit: string | null;
   max_parallel: number;
   batch_timeout_ms: number;
+  health_window_ms: number;
   state: DeploymentState;
   progress: Partial<DeploymentProgress>;
   error: string | null;
@@ -73,6 +75,7 @@ function toDeployment(r: DeploymentRow): Deployment {
     previousCommit: r.previous_commit,
     maxParallel: r.max_parallel,
     batchTimeoutMs: r.batch_timeout_ms,
+    healthWindowMs: r.health_window_ms,
     state: r.state,
     progress: { done: r.progress.done ?? [], batch: r.progress.batch ?? [], batchStartedAt: r.progress.batchStartedAt ?? null },
     error: r.error,
@@ -94,6 +97,8 @@ export interface StartDeploymentInput {
   release: string;
   maxParallel?: number;
   batchTimeoutMs?: number;
+  /** How long a batch must run healthy before the next starts (default 5000 ms). */
+  healthWindowMs?: number;
   actor: string;
 }
 
@@ -107,6 +112,8 @@ export async function startDeployment(db: Db, input: StartDeploymentInput): Prom
   if (!Number.isSafeInteger(maxParallel) || maxParallel < 1) throw new DeploymentError(`max parallel: ${maxParallel} is invalid; expected a whole number of at least 1`);
   const batchTimeoutMs = input.batchTimeoutMs ?? 120_000;
   if (!Number.isSafeInteger(batchTimeoutMs) || batchTimeoutMs < 1) throw new DeploymentError(`batch timeout: ${batchTimeoutMs} is invalid; expected a whole number of ms above 0`);
+  const healthWindowMs = input.healthWindowMs ?? 5_000;
+  if (!Number.isSafeInteger(healthWindowMs) || healthWindowMs < 0) throw new DeploymentError(`health window: ${healthWindowMs} is invalid; expected a whole number of ms of at least 0`);
   const spec = await getServiceSpec(db, input.service);
   const release = await findRelease(db, input.release);
   if (spec.releaseId === release.id) throw new DeploymentError(`service '${spec.name}' already runs release ${release.commit.slice(0, 12)}; nothing to deploy`);
@@ -116,9 +123,9 @@ export async function startDeployment(db: Db, input: StartDeploymentInput): Prom
     const open = await client.query<{ id: string }>("SELECT id FROM deployments WHERE service = $1 AND state IN ('pending', 'running')", [spec.name]);
     if (open.rows[0]) throw new DeploymentError(`deployment ${open.rows[0].id} of '${spec.name}' is still in progress; wait for it or roll it back with 'hydra scheduler rollback ${spec.name}'`);
     const ins = await client.query<{ id: string }>(
-      `INSERT INTO deployments (release_id, previous_release_id, service, max_parallel, batch_timeout_ms, actor, progress)
-       VALUES ($1, $2, $3, $4, $5, $6, '{"done": [], "batch": [], "batchStartedAt": null}') RETURNING id`,
-      [release.id, spec.releaseId, spec.name, maxParallel, batchTimeoutMs, input.actor],
+      `INSERT INTO deployments (release_id, previous_release_id, service, max_parallel, batch_timeout_ms, health_window_ms, actor, progress)
+       VALUES ($1, $2, $3, $4, $5, $6, $7, '{"done": [], "batch": [], "batchStartedAt": null}') RETURNING id`,
+      [release.id, spec.releaseId, spec.name, maxParallel, batchTimeoutMs, healthWindowMs, input.actor],
     );
     const id = Number(ins.rows[0]!.id);
     await audit(client, input.actor, 'deployment.created', spec.name, { deployment: id, release: release.commit, previousReleaseId: spec.releaseId, maxParallel });
@@ -166,6 +173,8 @@ interface Instance {
   actual_healthy: boolean | null;
   actual_node: string | null;
   actual_detail: string | null;
+  /** Time since the node last changed anything it reports for this instance. */
+  steady_ms: number;
 }
 
 /**
@@ -184,15 +193,21 @@ async function step(client: pg.ClientBase, d: Deployment, actor: string): Promis
   }
   const instances = (
     await client.query<Instance>(
-      'SELECT node_id, instance, desired_version, actual_state, actual_version, actual_healthy, actual_node, actual_detail FROM placements WHERE service = $1 ORDER BY instance',
+      `SELECT node_id, instance, desired_version, actual_state, actual_version, actual_healthy, actual_node, actual_detail,
+         coalesce(extract(epoch FROM now() - actual_at) * 1000, 0)::float8 AS steady_ms
+       FROM placements WHERE service = $1 ORDER BY instance`,
       [d.service],
     )
   ).rows;
   if (d.progress.batch.length > 0) {
     const batch = instances.filter((i) => i.node_id !== null && d.progress.batch.includes(i.node_id));
-    const failed = batch.find((i) => i.desired_version === d.commit && i.actual_node === i.node_id && i.actual_state === 'failed');
-    if (failed) return fail(client, d, `${d.service}#${failed.instance + 1} on ${failed.node_id} failed with release ${short(d.commit)}: ${failed.actual_detail ?? 'no detail'}`, actor);
-    const healthy = (i: Instance) => i.actual_node === i.node_id && i.actual_state === 'running' && i.actual_version === d.commit && i.actual_healthy !== false;
+    const mine = (i: Instance) => i.desired_version === d.commit && i.actual_node === i.node_id && i.actual_version === d.commit;
+    const failed = batch.find((i) => mine(i) && (i.actual_state === 'failed' || i.actual_healthy === false));
+    if (failed) {
+      const what = failed.actual_state === 'failed' ? 'failed' : 'is unhealthy';
+      return fail(client, d, `${d.service}#${failed.instance + 1} on ${failed.node_id} ${what} with release ${short(d.commit)}: ${failed.actual_detail ?? 'no detail'}`, actor);
+    }
+    const healthy = (i: Instance) => mine(i) && i.actual_state === 'running' && i.actual_healthy !== false && i.steady_ms >= d.healthWindowMs;
     if (batch.every(healthy)) {
       d.progress.done = [...d.progress.done, ...d.progress.batch];
       d.progress.batch = [];

@@ -48,17 +48,18 @@ const deployments: Command = {
 const deploy: Command = {
   path: ['scheduler', 'deploy'],
   summary: 'roll a service out to a release, a few nodes at a time',
-  usage: 'hydra scheduler deploy <service> <commit> [--max-parallel N (default 1)] [--batch-timeout MS (default 120000)] [--json]',
+  usage: 'hydra scheduler deploy <service> <commit> [--max-parallel N (default 1)] [--batch-timeout MS (default 120000)] [--health-window MS (default 5000)] [--json]',
   async run(args) {
-    const p = parseCommandArgs(joinNegativeValues(args, ['--max-parallel', '--batch-timeout']), { 'max-parallel': { type: 'string' }, 'batch-timeout': { type: 'string' } }, ['<service>', '<commit>']);
+    const p = parseCommandArgs(joinNegativeValues(args, ['--max-parallel', '--batch-timeout', '--health-window']), { 'max-parallel': { type: 'string' }, 'batch-timeout': { type: 'string' }, 'health-window': { type: 'string' } }, ['<service>', '<commit>']);
     if (helpOr(p, this.usage!)) return EXIT_OK;
-    const values = p.values as { 'max-parallel'?: string; 'batch-timeout'?: string };
+    const values = p.values as { 'max-parallel'?: string; 'batch-timeout'?: string; 'health-window'?: string };
     const [service, release] = p.positionals as [string, string];
     if (!/^[0-9a-f]{7,40}$/.test(release)) throw new UsageError(`<commit>: '${release}' is invalid; expected a commit id (7 to 40 hex digits)`);
     const maxParallel = values['max-parallel'] === undefined ? undefined : wholeNumber('--max-parallel', values['max-parallel'], 1);
     const batchTimeoutMs = values['batch-timeout'] === undefined ? undefined : wholeNumber('--batch-timeout', values['batch-timeout'], 1);
+    const healthWindowMs = values['health-window'] === undefined ? undefined : wholeNumber('--health-window', values['health-window'], 0);
     const d = await withDatabase((db) =>
-      startDeployment(db, { service, release, actor: cliActor(), ...(maxParallel !== undefined ? { maxParallel } : {}), ...(batchTimeoutMs !== undefined ? { batchTimeoutMs } : {}) }),
+      startDeployment(db, { service, release, actor: cliActor(), ...(maxParallel !== undefined ? { maxParallel } : {}), ...(batchTimeoutMs !== undefined ? { batchTimeoutMs } : {}), ...(healthWindowMs !== undefined ? { healthWindowMs } : {}) }),
     );
     const human =
       `deployment ${d.id} of ${d.service} to ${shortCommit(d.commit)} (from ${d.previousCommit === null ? "the node's own code" : shortCommit(d.previousCommit)}) recorded: ` +

@@ -105,8 +105,8 @@ t.test('rollback stops an unfinished deployment, or redeploys the release before
   const versions = await db.pool.query("SELECT DISTINCT desired_version FROM placements WHERE service = 'parse'");
   t.same(versions.rows, [{ desired_version: R1 }]);
 
-  // A deployment that succeeds: both nodes report R2 running and healthy.
-  await db.scheduler('deploy', 'parse', R2, '--max-parallel', '2');
+  // A deployment that succeeds: both nodes report R2 running and healthy (no health window to wait out).
+  await db.scheduler('deploy', 'parse', R2, '--max-parallel', '2', '--health-window', '0');
   await step(db.pool);
   for (const [node, instance] of (await db.pool.query<{ node_id: string; instance: number }>("SELECT node_id, instance FROM placements WHERE service = 'parse'")).rows.map((r) => [r.node_id, r.instance] as const)) {
     await reportActual(db.pool, node, [{ service: 'parse', instance, state: 'running', version: R2, port: 4000 + instance, pid: 100 + instance, healthy: true, detail: null }]);

@@ -151,7 +151,7 @@ t.test('drain moves a node\'s instances to the others; a rolling update goes nod
   }, 30_000, 100);
   await setNodeAdminState(fleet.pool, 'n3', 'active', 'test');
 
-  const deployment = await startDeployment(fleet.pool, { service: 'ping', release: RELEASE_B, maxParallel: 1, batchTimeoutMs: 30_000, actor: 'test' });
+  const deployment = await startDeployment(fleet.pool, { service: 'ping', release: RELEASE_B, maxParallel: 1, batchTimeoutMs: 30_000, healthWindowMs: 1_000, actor: 'test' });
   const batches: string[][] = [];
   await waitFor('deployment B to finish', async () => {
     const r = await fleet.pool.query<{ state: string; progress: { batch: string[] } }>('SELECT state, progress FROM deployments WHERE id = $1', [deployment.id]);
@@ -166,7 +166,7 @@ t.test('drain moves a node\'s instances to the others; a rolling update goes nod
   const spec = await fleet.pool.query<{ release_id: string }>("SELECT release_id FROM service_specs WHERE name = 'ping'");
   t.not(Number(spec.rows[0]!.release_id), a, 'the spec now names release B');
 
-  const bad = await startDeployment(fleet.pool, { service: 'ping', release: RELEASE_BAD, maxParallel: 1, batchTimeoutMs: 30_000, actor: 'test' });
+  const bad = await startDeployment(fleet.pool, { service: 'ping', release: RELEASE_BAD, maxParallel: 1, batchTimeoutMs: 30_000, healthWindowMs: 1_000, actor: 'test' });
   const failed = await waitFor('the bad deployment to fail', async () => {
     const r = await fleet.pool.query<{ state: string; error: string | null }>('SELECT state, error FROM deployments WHERE id = $1', [bad.id]);
     return r.rows[0]!.state === 'failed' ? r.rows[0]! : null;
