@@ -52,6 +52,13 @@ export interface HttpRoute {
   handler: HttpHandler;
 }
 
+export interface UpcasterStep {
+  type: string;
+  from: number;
+  to: number;
+  convert: (body: unknown) => unknown;
+}
+
 export type ServiceFunction = (args: Record<string, unknown>, ctx: ServiceContext) => unknown;
 
 export interface ServiceHealth {
@@ -115,6 +122,14 @@ export interface ServiceManifest {
    * the message (an HttpError its own status).
    */
   functions?: Record<string, ServiceFunction>;
+  /**
+   * Converters between versions of the message types this service reads, registered by the
+   * runtime for its channels before any consumer starts. Declared here (not registered from the
+   * module) because a release's code and the runtime are separate module instances: only the
+   * runtime's registry is used. `work@1` entries left in a channel reach a `work@2` consumer
+   * through a `{ type: 'work', from: 1, to: 2 }` step (and `to: 1` steps convert down).
+   */
+  upcasters?: UpcasterStep[];
   /** Entries per `handle` call (default 100). */
   batchSize?: number;
   /** Deliveries before an entry goes to the dead-letter stream (default 5). */
@@ -140,7 +155,7 @@ export function defineService<M extends ServiceManifest>(manifest: M): M {
   return manifest;
 }
 
-const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'functions', 'batchSize', 'maxDeliveries']);
+const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'functions', 'upcasters', 'batchSize', 'maxDeliveries']);
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 /** semver.org's grammar: MAJOR.MINOR.PATCH, optional -prerelease and +build. */
 const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
@@ -168,6 +183,7 @@ export function validateManifest(value: unknown): asserts value is ServiceManife
   if (m.mount !== undefined && (typeof m.mount !== 'string' || !/^(\/[a-z0-9_-]+)+$/.test(m.mount))) throw new SpecError('mount', m.mount, 'a path such as /reports (lower-case segments, no trailing slash)');
   if (m.websocket !== undefined) websocketEndpoint(m.websocket);
   if (m.functions !== undefined) functions(m.functions);
+  if (m.upcasters !== undefined) upcasterSteps(m.upcasters);
   positiveInt('batchSize', m.batchSize, 10_000);
   positiveInt('maxDeliveries', m.maxDeliveries, 1_000);
 }
@@ -239,6 +255,21 @@ function functions(value: unknown): void {
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(name)) throw new SpecError(`functions.${name}`, name, 'a function name of letters, digits, _ and -, starting with a letter');
     if (typeof fn !== 'function') throw new SpecError(`functions.${name}`, fn, 'a function (args, ctx) => result');
   }
+}
+
+function upcasterSteps(value: unknown): void {
+  if (!Array.isArray(value)) throw new SpecError('upcasters', value, 'an array of { type, from, to, convert }');
+  value.forEach((step: unknown, i) => {
+    const at = `upcasters[${i}]`;
+    if (step === null || typeof step !== 'object') throw new SpecError(at, step, 'a step { type, from, to, convert }');
+    const { type, from, to, convert } = step as Record<string, unknown>;
+    if (typeof type !== 'string' || !/^[a-z][a-z0-9_.-]{0,127}$/.test(type)) throw new SpecError(`${at}.type`, type, 'a message type such as packet.raw');
+    for (const [field, v] of [['from', from], ['to', to]] as const) {
+      if (typeof v !== 'number' || !Number.isInteger(v) || v < 1) throw new SpecError(`${at}.${field}`, v, 'a version, a whole number of at least 1');
+    }
+    if (from === to) throw new SpecError(`${at}.to`, to, `a version other than from (${String(from)})`);
+    if (typeof convert !== 'function') throw new SpecError(`${at}.convert`, convert, 'a function (body) => body');
+  });
 }
 
 function validPath(path: string): boolean {

@@ -22,6 +22,7 @@ import type { Consumer } from '../../channels/consumer.js';
 import { reasonOf } from '../../channels/errors.js';
 import { createRedisTransport } from '../../channels/redis/redisTransport.js';
 import type { Transport } from '../../channels/transport.js';
+import { upcasters } from '../../channels/upcasters.js';
 import { linkToSupervisor } from '../childLink.js';
 import { SpecError } from '../errors.js';
 import { createLogger, type Logger } from '../log.js';
@@ -83,6 +84,8 @@ async function start(): Promise<void> {
   const m = (manifest = candidate);
   log = createLogger({ node: cfg.nodeId, component: 'service', service: m.name, version: m.version, instance: cfg.childId });
 
+  // The manifest's converters, before any consumer can meet an old entry.
+  for (const step of m.upcasters ?? []) upcasters.register(step.type, step.from, step.to, (body) => step.convert(body));
   // Channels first, so init may already emit.
   const t = (transport = createRedisTransport({ url: cfg.redisUrl, keyPrefix: cfg.keyPrefix }));
   const producers = new Map(Object.keys(m.produces ?? {}).map((name) => [name, new Channel(t, name)]));
@@ -123,7 +126,9 @@ async function start(): Promise<void> {
 
   ready = true;
   log.info('ready', { port, consumes: Object.keys(m.consumes ?? {}), produces: Object.keys(m.produces ?? {}) });
-  link.ready({ port, version: m.version });
+  // A mount only when there are public routes: nginx proxies it (runtime-only ports stay private).
+  const mount = port !== undefined && ((m.http?.length ?? 0) > 0 || m.websocket) ? (m.mount ?? `/${m.name}`) : undefined;
+  link.ready({ port, version: m.version, ...(mount ? { mount } : {}) });
 }
 
 function checkStopping(): void {

@@ -109,3 +109,19 @@ t.test('an emit outside a batch (HTTP, timers, after handle returned) is publish
   await late;
   t.equal(await out.length(), 2, 'the late emit was published, not dropped');
 });
+
+t.test('functions and upcasters: valid ones pass, each bad one named', async (t) => {
+  const m = { ...valid(), functions: { compact: () => 1 }, upcasters: [{ type: 'packet.raw', from: 1, to: 2, convert: (b: unknown) => b }] };
+  t.equal(defineService(m), m);
+  const bad: [Record<string, unknown>, RegExp][] = [
+    [{ functions: [] }, /^functions: \[\] is invalid; expected an object of name → /],
+    [{ functions: { '1x': () => 1 } }, /^functions\.1x: "1x" is invalid; expected a function name/],
+    [{ functions: { compact: 'no' } }, /^functions\.compact: "no" is invalid; expected a function/],
+    [{ upcasters: {} }, /^upcasters: \{\} is invalid; expected an array/],
+    [{ upcasters: [{ type: 'Bad Type', from: 1, to: 2, convert: () => 1 }] }, /^upcasters\[0\]\.type: "Bad Type" is invalid/],
+    [{ upcasters: [{ type: 'work', from: 0, to: 2, convert: () => 1 }] }, /^upcasters\[0\]\.from: 0 is invalid; expected a version/],
+    [{ upcasters: [{ type: 'work', from: 2, to: 2, convert: () => 1 }] }, /^upcasters\[0\]\.to: 2 is invalid; expected a version other than from \(2\)/],
+    [{ upcasters: [{ type: 'work', from: 1, to: 2 }] }, /^upcasters\[0\]\.convert: undefined is invalid; expected a function/],
+  ];
+  for (const [extra, message] of bad) t.throws(() => defineService({ ...valid(), ...extra } as unknown as ServiceManifest), { name: 'SpecError', message }, JSON.stringify(Object.keys(extra)));
+});
