@@ -5,11 +5,13 @@
 import { benchChannels } from './channels.js';
 import { benchPipeline } from './pipeline.js';
 import { benchRestart } from './restart.js';
+import { benchSwap } from './swap.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
   channels: benchChannels,
   restart: benchRestart,
   pipeline: benchPipeline,
+  swap: benchSwap,
 };
 
 const wanted = process.argv.slice(2);

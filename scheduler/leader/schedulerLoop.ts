@@ -100,7 +100,10 @@ export class SchedulerLoop {
     await withFence(pool, fence, async (client) => {
       const down = await markDownNodes(client, nodeTimeoutMs, `scheduler@${this.options.nodeId}`);
       if (down.length > 0) log.warn('nodes marked down', { nodes: down, timeoutMs: nodeTimeoutMs });
-      const [specs, nodes, placements] = await Promise.all([listServiceSpecs(client), listNodes(client), listPlacements(client)]);
+      // One after another: a pg client runs one query at a time.
+      const specs = await listServiceSpecs(client);
+      const nodes = await listNodes(client);
+      const placements = await listPlacements(client);
       const result = plan({ specs, nodes, placements });
       for (const c of result.changes) log.info(`placement ${c.kind}`, { instance: `${c.service}#${c.instance + 1}`, node: c.nodeId, from: c.from, reason: c.reason, unplaceable: c.unplaceable });
       for (const r of result.removals) log.info('placement removed', { instance: `${r.service}#${r.instance + 1}`, node: r.nodeId, reason: r.reason });

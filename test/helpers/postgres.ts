@@ -4,7 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import pg from 'pg';
-import type { Test } from 'tap';
+
+/** What the helpers need of a tap Test (a bench passes its own). */
+export interface Teardown {
+  teardown(fn: () => unknown): void;
+}
 
 export const DATABASE_URL = process.env.DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
@@ -16,7 +20,7 @@ export interface TestDatabase {
   pool: pg.Pool;
 }
 
-export async function testDatabase(t: Test): Promise<TestDatabase> {
+export async function testDatabase(t: Teardown): Promise<TestDatabase> {
   const name = `hydra_test_${process.pid}_${randomBytes(4).toString('hex')}`;
   const admin = new pg.Client({ connectionString: DATABASE_URL });
   await admin.connect();

@@ -4,7 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
-import type { Test } from 'tap';
+import type { Teardown } from './postgres.js';
 
 export const REDIS_URL = process.env.REDIS_URL ?? 'redis://127.0.0.1:6379';
 
@@ -15,7 +15,7 @@ export interface TestRedis {
   redis: Redis;
 }
 
-export async function testRedis(t: Test): Promise<TestRedis> {
+export async function testRedis(t: Teardown): Promise<TestRedis> {
   const prefix = `hydra-test:${process.pid}:${randomBytes(4).toString('hex')}:`;
   const redis = new Redis(REDIS_URL);
   t.teardown(async () => {
