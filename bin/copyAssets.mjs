@@ -1,9 +1,10 @@
 // Build step after tsc: copies the non-TypeScript files the compiled code reads at run time
-// (the default topology, SQL schemas of the services) into dist/, beside their modules.
+// (the default topology, SQL schemas of the services, the nginx and PgBouncer templates) into
+// dist/, beside their modules.
 import { cpSync, existsSync, readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 
-const ASSET = /\.(json|sql)$/;
+const ASSET = /\.(json|sql|conf|ini|txt)$/;
 let copied = 0;
 function walk(dir) {
   for (const name of readdirSync(dir)) {

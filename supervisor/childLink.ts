@@ -17,7 +17,7 @@ export interface ChildLinkOptions {
 export interface ChildLink {
   /** Whether a supervisor is at the other end (false when run by hand). */
   readonly supervised: boolean;
-  ready(info?: { port?: number; version?: string }): void;
+  ready(info?: { port?: number; version?: string; mount?: string }): void;
   startFailed(reason: string): void;
 }
 

@@ -6,8 +6,11 @@ import type { ChildStatus } from './types.js';
 
 /** Child → supervisor. */
 export type ChildMessage =
-  /** The child has started and may count as running. `port` when it serves HTTP. */
-  | { t: 'ready'; port?: number; version?: string }
+  /**
+   * The child has started and may count as running. `port` when it serves HTTP; `mount` when
+   * that HTTP has public routes (the path nginx proxies to it, e.g. `/reports`).
+   */
+  | { t: 'ready'; port?: number; version?: string; mount?: string }
   /** Liveness, every heartbeat interval, with the latest health and counters. */
   | { t: 'heartbeat'; status: ChildStatus }
   /** The child failed to start; it exits right after. */

@@ -45,6 +45,7 @@ class ProcessChild implements ChildHandle {
   readonly exited: Promise<ExitReason>;
   port: number | null = null;
   version: string | null = null;
+  mount: string | null = null;
   private lastStatus: ChildStatus | null = null;
   private lastHeartbeatAt = Date.now();
   private killReason: string | null = null;
@@ -142,6 +143,7 @@ class ProcessChild implements ChildHandle {
             if (m.t === 'ready') {
               this.port = m.port ?? null;
               this.version = m.version ?? null;
+              this.mount = m.mount ?? null;
               resolve();
             }
             else if (m.t === 'start_failed') reject(new StartError(id, m.reason));

@@ -152,6 +152,7 @@ export class Supervisor implements ChildHandle {
       state: rec.state,
       restarts: rec.restarts,
       version: rec.spec.version ?? rec.handle?.version ?? null,
+      ...(rec.handle?.mount ? { mount: rec.handle.mount } : {}),
       restart: rec.spec.restart,
       startedAt: rec.handle ? rec.startedAt : null,
       uptimeMs: rec.handle && rec.startedAt ? now - rec.startedAt : null,

@@ -39,6 +39,8 @@ export interface ChildHandle {
   readonly port?: number | null;
   /** The version the child said it runs when it became ready (a service's manifest version). */
   readonly version?: string | null;
+  /** Where its public HTTP routes are mounted (`/reports`), as it said when it became ready. */
+  readonly mount?: string | null;
   /** Resolves once, when the child has ended for whatever reason (never rejects). */
   readonly exited: Promise<ExitReason>;
   /** Ends the child: brutal_kill, or ask/SIGTERM and wait up to `shutdown` ms, then SIGKILL. */
@@ -89,6 +91,8 @@ export interface ChildInfo {
   state: ChildState;
   restarts: number;
   version: string | null;
+  /** Mount point of a running child's public HTTP routes (what nginx proxies); absent otherwise. */
+  mount?: string;
   restart: RestartType;
   /** Epoch ms of the current run's start, null when not running. */
   startedAt: number | null;

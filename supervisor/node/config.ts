@@ -5,6 +5,7 @@
  */
 import os from 'node:os';
 import path from 'node:path';
+import { loadNginxSettings, type NginxSettings } from '../../nginx/config.js';
 import { ConfigError } from '../errors.js';
 import type { Level } from '../log.js';
 
@@ -31,6 +32,8 @@ export interface NodeConfig {
   logLevel: Level;
   /** HYDRA_MODE=scheduled: the node registers with the scheduler at DATABASE_URL and runs what it places. */
   scheduler: SchedulerSettings | null;
+  /** HYDRA_NGINX_CONF and friends: the node keeps that nginx config in step with its services. */
+  nginx?: NginxSettings | null;
 }
 
 /** How a scheduled node takes part in the fleet (docs/scheduler.md). */
@@ -205,5 +208,6 @@ export function loadNodeConfig(env: Env = process.env): NodeConfig {
     keyPrefix: keyPrefix(env),
     logLevel: logLevel(env),
     scheduler: schedulerSettings(env, databaseUrl),
+    nginx: loadNginxSettings(env),
   };
 }

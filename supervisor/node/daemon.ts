@@ -3,12 +3,14 @@
  *
  * ```
  * node        one_for_one
- * ├── system  rest_for_one: [store link →] admin HTTP [→ reconciler → scheduler]
+ * ├── system  rest_for_one: [store link →] admin HTTP [→ reconciler → scheduler] [→ nginx]
  * └── services  the topology file's services [+ the instances the scheduler places here]
  * ```
  * The bracketed children run in scheduled mode (HYDRA_MODE=scheduled): the store link registers
  * the node and heartbeats, the reconciler turns this node's placements into children of
- * `services`, and the scheduler campaigns for the lease and plans while it leads.
+ * `services`, and the scheduler campaigns for the lease and plans while it leads. With
+ * HYDRA_NGINX_CONF set, the nginx watcher keeps that config in step with the running services
+ * (nginx/nginxWatcher.ts) and switches traffic during a hot swap.
  * ```
  * ```
  * It writes run/node.json once the admin server listens, logs every supervisor report, stops
@@ -37,6 +39,8 @@ import { clientUrl } from './adminHttp.js';
 import { createServicesHost } from './servicesHost.js';
 import { instanceCount, readTopology, SERVICES_DEFAULT_FLAGS, type Topology } from './topology.js';
 import { hydraVersion } from './version.js';
+import { nginxWatcherChild, type NginxWatcher } from '../../nginx/nginxWatcher.js';
+import { adminUpstream } from '../../nginx/treeServices.js';
 
 export interface RunNodeOptions {
   /** Human progress lines (stderr by default); `hydra node start --json` passes a no-op. */
@@ -105,6 +109,11 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
   };
   const services = servicesSpec(topology, { portBase: config.servicePortBase, env: serviceEnv, supervisorOptions: { onReport } });
   const systemChildren: ChildSpec[] = [admin];
+  // The nginx watcher while it runs: the reconciler switches traffic through it in a hot swap.
+  const nginxRef: { current: NginxWatcher | null } = { current: null };
+  const beforeRetire = config.nginx
+    ? (_service: string, retiring: Array<{ id: string }>) => nginxRef.current?.switchTraffic(retiring.map((r) => `services/${r.id}`)) ?? Promise.resolve()
+    : undefined;
   if (config.scheduler) {
     const settings = config.scheduler;
     const store: StoreRef = { pool: null };
@@ -123,8 +132,22 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
       storeLinkChild({ databaseUrl: config.databaseUrl!, registration, heartbeatMs: settings.heartbeatMs, nodeTimeoutMs: settings.nodeTimeoutMs, store, log: schedLog }),
     );
     systemChildren.push(
-      reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, log: log.child({ component: 'reconciler' }) }),
+      reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, log: log.child({ component: 'reconciler' }), ...(beforeRetire ? { beforeRetire } : {}) }),
       schedulerChild({ nodeId: config.nodeId, store, leaseMs: settings.leaseMs, tickMs: settings.tickMs, nodeTimeoutMs: settings.nodeTimeoutMs, log: schedLog }),
+    );
+  }
+  if (config.nginx) {
+    // Last in `system` (rest_for_one): a watcher restart restarts nothing else.
+    systemChildren.push(
+      nginxWatcherChild({
+        settings: config.nginx,
+        nodeId: config.nodeId,
+        tree: () => root.info(),
+        admin: () => (adminUrl ? adminUpstream(adminUrl) : null),
+        serviceHost: '127.0.0.1',
+        log: log.child({ component: 'nginx' }),
+        ref: nginxRef,
+      }),
     );
   }
   const root: Supervisor = new Supervisor(

@@ -84,6 +84,7 @@ t.test('says ready only after its consumer has handled its own pending entries',
   t.same((await outputs()).map((o) => o.body.n), [0, 1, 2, 3, 4], 'their outputs were published before ready');
   t.equal(ready.version, '1.0.0');
   t.type(ready.port, 'number', 'a service with routes listens on an ephemeral port');
+  t.equal(ready.mount, '/echo', 'and says where its routes are mounted (what nginx proxies)');
   const beat = await waitFor('a heartbeat after ready', () => svc.messages.find((m) => m.t === 'heartbeat' && m.status.healthy));
   t.match(beat, { status: { healthy: true, detail: 'echoing', counters: { handled: 5, failed: 0, deadLettered: 0, emitted: 5, httpRequests: 0, batches: 1 } } });
   t.match(svc.logs.find((l) => l.msg === 'ready'), { level: 'info', node: 'test-node', component: 'service', service: 'echo', version: '1.0.0', instance: 'echo#1' });

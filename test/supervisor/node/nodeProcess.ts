@@ -55,8 +55,8 @@ export function fixtureService(id: string, fixture: string, more: object = {}): 
   return { id, module: path.join(FIXTURES, `${fixture}.ts`), nodeArgs: ['--import', 'tsx'], heartbeatTimeoutMs: 10_000, startTimeoutMs: 20_000, ...more };
 }
 
-/** Starts `hydra node start` with this topology; waits until its admin answers /healthz with 200. */
-export async function startNode(t: Test, topology: object): Promise<RunningNode> {
+/** Starts `hydra node start` with this topology (and `moreEnv`); waits until its admin answers /healthz with 200. */
+export async function startNode(t: Test, topology: object, moreEnv: Record<string, string> = {}): Promise<RunningNode> {
   const redis = await testRedis(t);
   const home = tempHome();
   writeFileSync(path.join(home, 'topology.json'), JSON.stringify(topology));
@@ -68,6 +68,7 @@ export async function startNode(t: Test, topology: object): Promise<RunningNode>
     HYDRA_SERVICE_PORT_BASE: String(20_000 + Math.floor(Math.random() * 120) * 100), // below the ephemeral range (32768+)
     REDIS_URL: redis.url,
     HYDRA_KEY_PREFIX: redis.prefix,
+    ...moreEnv,
   };
   let out = '';
   const proc = spawn('env', ['-u', 'NODE_OPTIONS', HYDRA, 'node', 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
