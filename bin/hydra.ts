@@ -8,11 +8,12 @@ import { pgbouncerCommands } from '../pgbouncer/cli.js';
 import { dbCommands } from '../scheduler/cli/dbCommands.js';
 import { schedulerCommands } from '../scheduler/cli/schedulerCommands.js';
 import { simulateCommands } from '../services/simulator/cli.js';
+import { deployCommands } from '../supervisor/deploy/cli.js';
 import { nodeCommands } from '../supervisor/node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...nginxCommands, ...pgbouncerCommands, ...simulateCommands];
+const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -1,0 +1,24 @@
+/**
+ * Why a push is refused. The message is what the pusher reads (git shows it as `remote:` lines),
+ * so it says what was wrong and what to do; `step` says where it stopped (checkout, install,
+ * build, validate, activate…), for the release row and the summary line.
+ */
+export type DeployStep = 'refs' | 'database' | 'checkout' | 'install' | 'build' | 'validate' | 'activate';
+
+export class DeployError extends Error {
+  override readonly name = 'DeployError';
+  constructor(
+    readonly step: DeployStep,
+    message: string,
+    /** Several findings (one bad service each), printed one per line; `message` joins them. */
+    readonly findings: string[] = [],
+  ) {
+    super(message);
+  }
+}
+
+/** One line from any thrown value (the same normalisation everywhere a reason is printed or stored). */
+export function reasonOf(err: unknown): string {
+  if (err instanceof Error) return err.message || (err as { code?: string }).code || err.name;
+  return String(err);
+}
