@@ -75,10 +75,24 @@ export async function http2Style(nginxBin: string): Promise<'listen' | 'directiv
   return atLeast(await nginxVersion(nginxBin), [1, 25, 1]) ? 'directive' : 'listen';
 }
 
+/**
+ * `nginx -t` binds the listen sockets: an address in use is tolerated, a privileged port is not
+ * (EACCES). Run by the node's own user, the test therefore reads a copy whose ports below 1024
+ * are moved up by 60000; everything else is tested as written.
+ */
+export function unprivilegedListen(text: string): string {
+  return text.replace(/^(\s*listen\s+(?:\[[0-9a-fA-F:.]*\]:|[0-9.]+:|[A-Za-z0-9.-]+:)?)(\d+)\b/gm, (all, head: string, port: string) => (Number(port) < 1024 ? `${head}${Number(port) + 60_000}` : all));
+}
+
 /** `nginx -t` of a main config that includes `include` inside its http block; null when accepted. */
 export async function testNginx(nginxBin: string, include: string): Promise<string | null> {
   const prefix = mkdtempSync(path.join(tmpdir(), 'hydra-nginx-test-'));
+  const original = include;
   try {
+    if (process.getuid?.() !== 0) {
+      include = path.join(prefix, 'candidate.conf');
+      writeFileSync(include, unprivilegedListen(readFileSync(original, 'utf8')));
+    }
     const temp = (name: string) => `${name}_temp_path ${path.join(prefix, name)};`;
     writeFileSync(
       path.join(prefix, 'nginx.conf'),
@@ -97,7 +111,7 @@ export async function testNginx(nginxBin: string, include: string): Promise<stri
     // -e (the log used before the config is read) exists since 1.19.5; older ones write /var/log.
     const early = atLeast(await nginxVersion(nginxBin), [1, 19, 5]) ? ['-e', 'stderr'] : [];
     const r = await run([nginxBin, '-t', '-q', ...early, '-p', prefix, '-c', path.join(prefix, 'nginx.conf')]);
-    return r.code === 0 ? null : r.output.replaceAll(include, '<rendered config>') || `nginx -t exited ${r.code}`;
+    return r.code === 0 ? null : r.output.replaceAll(include, '<rendered config>').replaceAll(original, '<rendered config>') || `nginx -t exited ${r.code}`;
   } finally {
     rmSync(prefix, { recursive: true, force: true });
   }

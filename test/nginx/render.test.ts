@@ -5,7 +5,7 @@
 import { readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import { applyNginx, http2Style, testNginx } from '../../nginx/applyNginx.js';
+import { applyNginx, http2Style, testNginx, unprivilegedListen } from '../../nginx/applyNginx.js';
 import { nginxSettings } from '../../nginx/config.js';
 import { RenderError, renderNginx, type NginxInput } from '../../nginx/renderNginx.js';
 import { servicesSubtree, treeServices, type LastSeen } from '../../nginx/treeServices.js';
@@ -145,4 +145,8 @@ t.test('a render nginx rejects is never put in place; an unchanged one touches n
   t.equal(reloads.length, 1, 'reloaded once: for the one change that was put in place');
   t.same(await applyNginx(missingCert, { file, nginxBin: NGINX, reload, checkOnly: true }), { state: 'differs' });
   t.same(await applyNginx(good, { file, nginxBin: NGINX, reload, checkOnly: true }), { state: 'unchanged' });
+});
+
+t.test('run unprivileged, nginx -t reads a copy with the privileged ports moved up (it binds them)', async (t) => {
+  t.equal(unprivilegedListen('    listen 80;\n    listen [::]:443 ssl http2;\n    listen 127.0.0.1:8443 ssl;\n        proxy_pass http://x:80;\n'), '    listen 60080;\n    listen [::]:60443 ssl http2;\n    listen 127.0.0.1:8443 ssl;\n        proxy_pass http://x:80;\n');
 });
