@@ -288,15 +288,18 @@ parse_options() {
   return 0
 }
 
+os_field() { sed -n "s/^$1=//p" "$OS_RELEASE" | head -n 1 | sed 's/^"\(.*\)"$/\1/'; }
+
 # ==== preflight: everything that can stop the run is checked before anything changes ==========
 preflight() {
   STEP_TITLE='preflight'
   [ "$(id -u)" = 0 ] || die "must run as root (it installs packages and configures services): sudo ./boot.sh"
   [ -r "$OS_RELEASE" ] || die "unsupported OS: no $OS_RELEASE; boot.sh supports Debian 12 (bookworm) or newer"
   local id version pretty
-  id=$(. "$OS_RELEASE" && echo "${ID:-}")
-  version=$(. "$OS_RELEASE" && echo "${VERSION_ID:-0}")
-  pretty=$(. "$OS_RELEASE" && echo "${PRETTY_NAME:-$id}")
+  id=$(os_field ID)
+  version=$(os_field VERSION_ID)
+  pretty=$(os_field PRETTY_NAME)
+  pretty=${pretty:-$id}
   if [ "$id" != debian ] || ! [[ ${version%%.*} =~ ^[0-9]+$ ]] || [ "${version%%.*}" -lt 12 ]; then
     die "unsupported OS: $pretty; boot.sh supports Debian 12 (bookworm) or newer"
   fi
@@ -1055,7 +1058,9 @@ check_deploy() {
     return 0
   fi
   DEPLOY_AVAILABLE=1
-  [ -f "$HYDRA_HOME/deploy.git/HEAD" ] || drift "create $HYDRA_HOME/deploy.git"
+  if [ ! -f "$HYDRA_HOME/deploy.git/HEAD" ]; then drift "create $HYDRA_HOME/deploy.git"
+  # The hook names this checkout's hydra and the settings: refreshed when either changed.
+  elif [ "$(node_stamp)" != "$(cat "$STATE_DIR/deploy.stamp" 2>/dev/null)" ]; then drift 'refresh its pre-receive hook (build or settings changed)'; fi
   note "$HYDRA_HOME/deploy.git"
 }
 
@@ -1063,7 +1068,8 @@ apply_deploy() {
   local out
   out=$(hydra_cli deploy init --env-file "$ENV_FILE" --json 2>&1) || die "hydra deploy init failed: $out"
   if printf '%s' "$out" | grep -q '"created": *true'; then changed "created $HYDRA_HOME/deploy.git"; fi
-  if printf '%s' "$out" | grep -q '"hookState": *"\(written\|updated\)"'; then changed 'wrote its hook'; fi
+  if printf '%s' "$out" | grep -q '"hookState": *"\(written\|updated\)"'; then changed 'wrote its pre-receive hook'; fi
+  node_stamp >"$STATE_DIR/deploy.stamp"
 }
 
 # ==== 15. the CLI ===============================================================================
@@ -1113,6 +1119,7 @@ summary() {
   if [ "$DEPLOY_AVAILABLE" = 1 ]; then
     say "  deploy     add your SSH key to $HYDRA_HOME/.ssh/authorized_keys, then:"
     say "             git remote add node $HYDRA_USER@$SERVER_NAME:$HYDRA_HOME/deploy.git && git push node main"
+    [ "$MODE" = scheduled ] || say "             (a push builds a release; the scheduler rolls it out: run sudo ./boot.sh --scheduled and place services with hydra scheduler place)"
   else
     say '  deploy     not available yet in this version of Hydra (no hydra deploy command)'
   fi
