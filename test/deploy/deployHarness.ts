@@ -67,6 +67,33 @@ function pusherEnv(): NodeJS.ProcessEnv {
   return env;
 }
 
+/** `git push --porcelain <repo> <refspec>` from `cwd` as a pusher would; the hook's lines are `remote:` lines. */
+export function gitPush(cwd: string, repo: string, refspec: string, onLine?: (line: string) => void): Promise<PushResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn('git', ['push', '--porcelain', repo, refspec], { cwd, env: pusherEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    let partial = '';
+    const onData = (d: Buffer) => {
+      const text = d.toString();
+      output += text;
+      partial += text;
+      const lines = partial.split('\n');
+      partial = lines.pop()!;
+      for (const l of lines) onLine?.(l);
+    };
+    child.stdout.on('data', onData);
+    child.stderr.on('data', onData);
+    child.on('error', reject);
+    child.on('close', (code) => {
+      const remote = output
+        .split('\n')
+        .filter((l) => l.startsWith('remote: '))
+        .map((l) => l.slice('remote: '.length).trimEnd());
+      resolve({ code: code ?? -1, output, remote });
+    });
+  });
+}
+
 export async function deployWorld(t: Test, initArgs: string[] = []): Promise<DeployWorld> {
   const db = await testDatabase(t);
   // Dropping the database WITH (FORCE) at teardown may end a pooled connection first (57P01).
@@ -115,29 +142,7 @@ export async function deployWorld(t: Test, initArgs: string[] = []): Promise<Dep
     hydra: cli,
     commit: (message, files) => commitIn(work, message, files),
     push(options = {}) {
-      return new Promise((resolve, reject) => {
-        const child = spawn('git', ['push', '--porcelain', options.repo ?? repo, options.refspec ?? 'HEAD:main'], { cwd: options.cwd ?? work, env: pusherEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
-        let output = '';
-        let partial = '';
-        const onData = (d: Buffer) => {
-          const text = d.toString();
-          output += text;
-          partial += text;
-          const lines = partial.split('\n');
-          partial = lines.pop()!;
-          for (const l of lines) options.onLine?.(l);
-        };
-        child.stdout.on('data', onData);
-        child.stderr.on('data', onData);
-        child.on('error', reject);
-        child.on('close', (code) => {
-          const remote = output
-            .split('\n')
-            .filter((l) => l.startsWith('remote: '))
-            .map((l) => l.slice('remote: '.length).trimEnd());
-          resolve({ code: code ?? -1, output, remote });
-        });
-      });
+      return gitPush(options.cwd ?? work, options.repo ?? repo, options.refspec ?? 'HEAD:main', options.onLine);
     },
     async main(other) {
       try {
