@@ -1,10 +1,15 @@
 /**
  * `npm run bench [-- <name> …]`: runs the named benches (all when none is named), each
- * printing its numbers and writing bench/results/<name>.json.
+ * printing its numbers and writing bench/results/<name>.json; then one markdown table of the
+ * headline figures (with their ratio to a limit or a peer measured in the same run), also
+ * written to bench/results/summary.json.
  */
 import { benchChannels } from './channels.js';
 import { benchPipeline } from './pipeline.js';
 import { benchRestart } from './restart.js';
+import { benchMemory } from './memory.js';
+import { table, writeResult } from './report.js';
+import { summarize, type SummaryRow } from './summary.js';
 import { benchSwap } from './swap.js';
 
 const benches: Record<string, () => Promise<unknown>> = {
@@ -12,6 +17,7 @@ const benches: Record<string, () => Promise<unknown>> = {
   restart: benchRestart,
   pipeline: benchPipeline,
   swap: benchSwap,
+  memory: benchMemory,
 };
 
 const wanted = process.argv.slice(2);
@@ -22,8 +28,15 @@ if (unknown.length > 0) {
 }
 const names = wanted.length > 0 ? wanted : Object.keys(benches);
 const started = Date.now();
-for (const name of names) {
-  process.stdout.write(`==> bench ${name}\n`);
-  await benches[name]!();
+const rows: SummaryRow[] = [];
+const took: Record<string, number> = {};
+for (const [i, name] of names.entries()) {
+  process.stdout.write(`==> bench ${name} (${i + 1}/${names.length})\n`);
+  const t0 = Date.now();
+  rows.push(...summarize(name, await benches[name]!()));
+  took[name] = Math.round((Date.now() - t0) / 1000);
 }
-process.stdout.write(`\nbench: ${names.length} bench(es) done in ${((Date.now() - started) / 1000).toFixed(1)} s\n`);
+const seconds = (Date.now() - started) / 1000;
+process.stdout.write(`\n## Summary\n\n${table(['bench', 'measurement', 'value', 'compared with', 'ratio'], rows.map((r) => [r.bench, r.measurement, r.value, r.against, r.ratio]))}\n`);
+const file = writeResult('summary', { benches: names, secondsPerBench: took, seconds: Math.round(seconds), rows });
+process.stdout.write(`\nbench: ${names.length} bench(es) done in ${seconds.toFixed(1)} s; wrote ${file}\n`);

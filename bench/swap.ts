@@ -60,7 +60,7 @@ export async function benchSwap(): Promise<unknown> {
       othersUnchanged,
     });
     progress(`wrote ${file}`);
-    return m;
+    return { pauseMs: pauses, baselinePauseMs: baseline, swapDurationMs: took, pauseToBaseline: ratio, lost: m.lost, duplicated: m.duplicated, othersUnchanged };
   } finally {
     for (const fn of teardowns.reverse()) await fn();
   }
