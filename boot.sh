@@ -924,6 +924,8 @@ node_stamp() { # what the running daemon must have started with: settings, build
 }
 node_healthy() { curl -fsS -m 3 "http://127.0.0.1:$ADMIN_PORT/healthz" >/dev/null 2>&1; }
 supervise_pid() { local p; p=$(cat "$SUPERVISE_PID" 2>/dev/null || true); alive "$p" && tr '\0' ' ' <"/proc/$p/cmdline" 2>/dev/null | grep -q __supervise && echo "$p"; return 0; }
+# Whether the running supervisor is this checkout's (one started from another runs that one's code).
+supervise_ours() { local p; p=$(supervise_pid); [ -n "$p" ] && [ "$(tr '\0' ' ' <"/proc/$p/cmdline")" = "bash $SELF __supervise " ]; }
 unit_text() {
   cat <<EOF
 # Hydra node daemon, written by boot.sh.
@@ -959,6 +961,8 @@ check_node() {
   elif [ -z "$(supervise_pid)" ]; then
     drift "start the node (boot.sh's supervisor: no systemd here)"
     return 0
+  elif ! supervise_ours; then
+    drift "restart the node from $APP_DIR (it runs from another checkout)"
   fi
   if [ "$(node_stamp)" != "$(cat "$NODE_STAMP" 2>/dev/null)" ]; then drift 'restart the node (its settings or build changed)'; fi
   node_healthy || drift "the node does not answer http://127.0.0.1:$ADMIN_PORT/healthz"
@@ -972,23 +976,28 @@ apply_node() {
   install -d -m 755 -o root -g root "$RUN_DIR"
   local restart=0
   if [ "$(node_stamp)" != "$(cat "$NODE_STAMP" 2>/dev/null)" ] || ! node_healthy; then restart=1; fi
+  if ! systemd_running && [ -n "$(supervise_pid)" ] && ! supervise_ours; then restart=1; fi
   if systemd_running; then
     if ! same_content "$(unit_text)" "$UNIT_FILE"; then unit_text | write_file "$UNIT_FILE" 644 root:root && quiet systemctl daemon-reload && changed "wrote $UNIT_FILE"; fi
     systemctl is-enabled --quiet hydra-node 2>/dev/null || { quiet systemctl enable hydra-node && changed 'enabled hydra-node'; }
     if ! systemctl is-active --quiet hydra-node; then quiet systemctl start hydra-node && changed 'started hydra-node'
     elif [ "$restart" = 1 ]; then quiet systemctl restart hydra-node && changed 'restarted hydra-node (settings or build changed)'; fi
-  elif [ -z "$(supervise_pid)" ]; then
-    # No systemd: boot.sh's own supervisor, in its own session, restarts the daemon when it exits.
-    (umask 027 && touch "$LOG_DIR/node.log") && chgrp "$HYDRA_USER" "$LOG_DIR/node.log"
-    setsid bash "$SELF" __supervise </dev/null >>"$LOG_DIR/node.log" 2>&1 &
-    wait_for "boot.sh's supervisor to start" 10 supervise_started
-    changed "started the node under boot.sh's supervisor (pid $(cat "$SUPERVISE_PID"), log $LOG_DIR/node.log)"
-  elif [ "$restart" = 1 ]; then
-    local pid
-    pid=$(node_daemon_pid)
-    # The supervisor starts it again with the new settings and build.
-    if alive "$pid"; then kill -TERM "$pid"; wait_for "the old daemon (pid $pid) to stop" 120 bash -c "! kill -0 $pid 2>/dev/null"; fi
-    changed 'restarted the node (settings or build changed)'
+  else
+    local old
+    old=$(supervise_pid)
+    if [ -n "$old" ] && [ "$restart" = 1 ]; then
+      # A new supervisor, not just a new daemon: the old one runs the checkout and node it was
+      # started from. On SIGTERM it stops the daemon gracefully, then exits.
+      kill -TERM "$old"
+      wait_for "the old supervisor (pid $old) to stop the node" 130 bash -c "! kill -0 $old 2>/dev/null"
+    fi
+    if [ -z "$(supervise_pid)" ]; then
+      # No systemd: boot.sh's own supervisor, in its own session, restarts the daemon when it exits.
+      (umask 027 && touch "$LOG_DIR/node.log") && chgrp "$HYDRA_USER" "$LOG_DIR/node.log"
+      setsid bash "$SELF" __supervise </dev/null >>"$LOG_DIR/node.log" 2>&1 &
+      wait_for "boot.sh's supervisor to start" 10 supervise_started
+      changed "$([ -n "$old" ] && echo 'restarted (new settings, build or checkout)' || echo started) the node under boot.sh's supervisor (pid $(supervise_pid), log $LOG_DIR/node.log)"
+    fi
   fi
   node_stamp >"$NODE_STAMP"
   wait_for "the node to answer http://127.0.0.1:$ADMIN_PORT/healthz (see $LOG_DIR/node.log)" 90 node_healthy
