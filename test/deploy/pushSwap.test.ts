@@ -57,9 +57,11 @@ async function mismatches(p: ScheduledPipeline, sim: Simulator): Promise<number>
   return sim.expectedItems().filter((e) => held.get(`${e.site}/${e.device}/${e.item}`) !== e.seq).length;
 }
 
+// Three real builds of this repository and three rollouts: longer than the suite's per-file
+// default. On the root, setTimeout tells the runner too.
+t.setTimeout(480_000);
+
 t.test('git push of a parse change under load; then a parse that crashes and one that throws, both rolled back', async (t) => {
-  // Three real builds of this repository and three rollouts: longer than the suite's default.
-  t.setTimeout(480_000);
   const head = await git(ROOT, 'rev-parse', 'HEAD');
   const p = await scheduledPipeline(t, { release: head, logLevel: 'warn' });
   await seedRelease(p, head);
