@@ -144,6 +144,10 @@ class ProcessChild implements ChildHandle {
               this.port = m.port ?? null;
               this.version = m.version ?? null;
               this.mount = m.mount ?? null;
+              // A heartbeat sent while starting says "starting, unhealthy"; it must not stand for
+              // the running instance until its first heartbeat after ready (a rollout would read it
+              // as a new version failing health).
+              this.lastStatus = null;
               resolve();
             }
             else if (m.t === 'start_failed') reject(new StartError(id, m.reason));
