@@ -58,6 +58,18 @@ export class Channel {
 
   /** Publishes messages in order; validates all of them before writing any. */
   async publishMany(messages: OutgoingMessage[]): Promise<string[]> {
+    const entries = await this.prepare(messages);
+    const ids = await this.transport.append(this.name, entries);
+    this.appended(ids.length);
+    return ids;
+  }
+
+  /**
+   * The first half of a publish, for a consumer that appends the entries itself together with
+   * its acknowledgement (GroupCursor.ackAndAppend): validates and encodes every message, then
+   * waits for room under the high-water mark. Call `appended` once they are written.
+   */
+  async prepare(messages: OutgoingMessage[]): Promise<EntryFields[]> {
     if (!Array.isArray(messages)) throw new EnvelopeError('messages', 'must be an array of messages');
     const now = Date.now();
     const entries: EntryFields[] = messages.map((m, i) => {
@@ -69,10 +81,13 @@ export class Channel {
       }
     });
     await this.waitForRoom();
-    const ids = await this.transport.append(this.name, entries);
-    this.publishedSinceCheck += ids.length;
+    return entries;
+  }
+
+  /** The second half: counts what was written toward the backlog estimate and trims now and then. */
+  appended(count: number): void {
+    this.publishedSinceCheck += count;
     this.trimNowAndThen();
-    return ids;
   }
 
   /** Starts a consumer; see ConsumeOptions for delivery, retry and dead-letter behaviour. */

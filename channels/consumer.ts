@@ -14,7 +14,7 @@
  * - stop() stops fetching, lets the batch in hand finish and be acknowledged, then resolves.
  */
 import type { Channel } from './channel.js';
-import { decodeEntry, type Envelope } from './envelope.js';
+import { decodeEntry, type EntryFields, type Envelope, type OutgoingMessage } from './envelope.js';
 import { ChannelError, reasonOf } from './errors.js';
 import type { GroupCursor, RawEntry } from './transport.js';
 
@@ -50,6 +50,21 @@ export interface HandlerContext {
    * reason instead of being acknowledged. Retrying such an entry would only delay that.
    */
   deadLetter(id: string, reason: string): void;
+  /**
+   * Messages to publish when this batch is acknowledged (the service runtime hands a handler's
+   * emits here). Those for channels on the consumed channel's transport are appended atomically
+   * with the acknowledgement (GroupCursor.ackAndAppend): a crash leaves either both or neither,
+   * so a redelivered batch never publishes its outputs twice. Those for another transport are
+   * published just before the acknowledgement (at-least-once). Nothing is published if the
+   * handler fails.
+   */
+  publishOnAck(channel: Channel, messages: OutgoingMessage[]): void;
+}
+
+/** Messages a handler asked to publish with the acknowledgement of its batch. */
+interface Output {
+  channel: Channel;
+  messages: OutgoingMessage[];
 }
 
 export type Handler = (batch: Envelope[], ctx: HandlerContext) => Promise<void> | void;
@@ -78,7 +93,7 @@ export class Consumer {
   private readonly cursor: GroupCursor;
   private readonly opts: Required<Omit<ConsumeOptions, 'versions' | 'onError'>> & Pick<ConsumeOptions, 'versions'>;
   private readonly onError: (err: unknown) => void;
-  private readonly ctx: Omit<HandlerContext, 'deadLetter'>;
+  private readonly ctx: Omit<HandlerContext, 'deadLetter' | 'publishOnAck'>;
   private readonly failures = new Map<string, string>();
   private stopping = false;
   private abandoned = false;
@@ -226,14 +241,16 @@ export class Consumer {
     this.toucher = setInterval(() => this.cursor.touch(ids).catch(this.onError), Math.max(50, this.opts.claimIdleMs / 3));
     try {
       const rejected = new Map<string, string>();
-      const batchError = await this.attempt(batch.map((b) => b.env), rejected);
-      if (batchError === null) return await this.succeeded(ids, rejected, deliveryOf);
+      const outputs: Output[] = [];
+      const batchError = await this.attempt(batch.map((b) => b.env), rejected, outputs);
+      if (batchError === null) return await this.succeeded(ids, rejected, deliveryOf, outputs);
       // Isolate the poison: retry each entry alone, acknowledge those that pass.
       for (const { env, delivery } of batch) {
         if (this.abandoned) return;
         const alone = new Map<string, string>();
-        const error = batch.length > 1 ? await this.attempt([env], alone) : batchError;
-        if (error === null) await this.succeeded([env.id], alone, deliveryOf);
+        const aloneOutputs: Output[] = [];
+        const error = batch.length > 1 ? await this.attempt([env], alone, aloneOutputs) : batchError;
+        if (error === null) await this.succeeded([env.id], alone, deliveryOf, aloneOutputs);
         else await this.failed(delivery, error);
       }
     } finally {
@@ -242,13 +259,16 @@ export class Consumer {
   }
 
   /** Runs the handler; null when it succeeded, else the reason it failed. */
-  private async attempt(envs: Envelope[], rejected: Map<string, string>): Promise<string | null> {
+  private async attempt(envs: Envelope[], rejected: Map<string, string>, outputs: Output[]): Promise<string | null> {
     const inBatch = new Set(envs.map((e) => e.id));
     const ctx: HandlerContext = {
       ...this.ctx,
       deadLetter: (id, reason) => {
         if (!inBatch.has(id)) throw new ChannelError(this.channel.name, `deadLetter: entry ${id} is not in the batch being handled`);
         rejected.set(id, reason);
+      },
+      publishOnAck: (channel, messages) => {
+        if (messages.length > 0) outputs.push({ channel, messages });
       },
     };
     try {
@@ -259,11 +279,11 @@ export class Consumer {
     }
   }
 
-  private async succeeded(ids: string[], rejected: Map<string, string>, deliveryOf: Map<string, Delivery>): Promise<void> {
+  private async succeeded(ids: string[], rejected: Map<string, string>, deliveryOf: Map<string, Delivery>, outputs: Output[]): Promise<void> {
     if (this.abandoned) return;
     for (const [id, reason] of rejected) await this.deadLetter(deliveryOf.get(id)!, reason);
     const done = ids.filter((id) => !rejected.has(id));
-    await this.ack(done);
+    await this.ackWithOutputs(done, outputs);
     this.stats.handled += done.length;
     for (const id of ids) this.failures.delete(id);
   }
@@ -274,6 +294,20 @@ export class Consumer {
     if (d.deliveries >= this.opts.maxDeliveries) return this.deadLetter(d, reason);
     this.failures.set(d.entry.id, reason);
     this.nextRetryAt = Math.min(this.nextRetryAt, Date.now() + this.opts.retryDelayMs);
+  }
+
+  /** Acknowledges `ids` and publishes the batch's outputs: atomically where they share the transport. */
+  private async ackWithOutputs(ids: string[], outputs: Output[]): Promise<void> {
+    const together = ids.length > 0 ? outputs.filter((o) => o.channel.transport === this.channel.transport) : [];
+    // What cannot share the acknowledgement goes first: a crash in between repeats it, never loses it.
+    for (const o of outputs) if (!together.includes(o)) await o.channel.publishMany(o.messages);
+    if (together.length === 0) return this.ack(ids);
+    const prepared: Array<{ channel: Channel; entries: EntryFields[] }> = [];
+    for (const o of together) prepared.push({ channel: o.channel, entries: await o.channel.prepare(o.messages) });
+    // 0 acknowledged: the batch was acknowledged before (a resent call) and its outputs are out already.
+    const acked = await this.cursor.ackAndAppend(ids, prepared.map((p) => ({ channel: p.channel.name, entries: p.entries })));
+    if (acked > 0) for (const p of prepared) p.channel.appended(p.entries.length);
+    this.stats.acked += ids.length;
   }
 
   private async ack(ids: string[]): Promise<void> {

@@ -87,6 +87,15 @@ export interface GroupCursor {
   /** Resets the idle time of entries this consumer is still working on, without counting a delivery. */
   touch(ids: string[]): Promise<void>;
   ack(ids: string[]): Promise<void>;
+  /**
+   * Acknowledges `ids` and appends `outputs` (entries for channels of the same transport) in one
+   * atomic step, and appends only if at least one of `ids` was still pending. So a crash can
+   * neither leave the outputs of an unacknowledged batch behind (its redelivery would publish them
+   * again) nor acknowledge a batch whose outputs are missing, and a call repeated after its reply
+   * was lost (ioredis resends unanswered commands when it reconnects) appends nothing twice.
+   * Returns how many of `ids` this call acknowledged (0: nothing was appended).
+   */
+  ackAndAppend(ids: string[], outputs: ReadonlyArray<{ channel: string; entries: EntryFields[] }>): Promise<number>;
   /** Copies the entry with the reason to the channel's dead-letter stream and acknowledges it, atomically. */
   deadLetter(entry: RawEntry, error: string, deliveries: number): Promise<void>;
   /** Makes a `readNew` that is blocked waiting return at once with nothing. */

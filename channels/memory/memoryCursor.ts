@@ -23,6 +23,10 @@ export interface CursorHost {
   /** The last id generated on the channel (0-0 when none), what '$' means. */
   lastId(channel: string): StreamId;
   nextDeadLetterId(channel: string): StreamId;
+  /** Appends inside the caller's transaction (no wake-up). */
+  insertEntries(channel: string, entries: EntryFields[]): string[];
+  /** Wakes the readers waiting on a channel. */
+  wake(channel: string): void;
   watch(channel: string, wake: Waker): void;
   unwatch(channel: string, wake: Waker): void;
 }
@@ -111,6 +115,20 @@ export class MemoryCursor implements GroupCursor {
     db.transaction(() => {
       for (const { ms, seq } of parsed) db.run(SQL.deletePending, [this.channel, this.group, ms, seq]);
     });
+  }
+
+  async ackAndAppend(ids: string[], outputs: ReadonlyArray<{ channel: string; entries: EntryFields[] }>): Promise<number> {
+    if (ids.length === 0) return 0;
+    const db = this.db();
+    for (const o of outputs) this.host.db.check(o.channel);
+    const parsed = ids.map((id) => toStreamId(this.channel, id));
+    const acked = db.transaction(() => {
+      const n = parsed.reduce((sum, { ms, seq }) => sum + db.run(SQL.deletePending, [this.channel, this.group, ms, seq]), 0);
+      if (n > 0) for (const { channel, entries } of outputs) if (entries.length > 0) this.host.insertEntries(channel, entries);
+      return n;
+    });
+    if (acked > 0) for (const { channel, entries } of outputs) if (entries.length > 0) this.host.wake(channel);
+    return acked;
   }
 
   async deadLetter(entry: RawEntry, error: string, deliveries: number): Promise<void> {

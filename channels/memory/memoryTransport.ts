@@ -39,15 +39,7 @@ export class MemoryTransport implements Transport, CursorHost {
       }
     });
     if (entries.length === 0) return [];
-    const gen = this.generator(this.ids, channel);
-    const ids = db.transaction(() =>
-      entries.map((fields) => {
-        const id = parseStreamId(gen.next());
-        db.run(SQL.insertEntry, [channel, id.ms, id.seq, JSON.stringify(fields)]);
-        this.lastIds.set(channel, id);
-        return formatId(id.ms, id.seq);
-      }),
-    );
+    const ids = db.transaction(() => this.insertEntries(channel, entries));
     this.wake(channel);
     return ids;
   }
@@ -124,6 +116,17 @@ export class MemoryTransport implements Transport, CursorHost {
 
   // ---- CursorHost --------------------------------------------------------------------------
 
+  /** Inserts entries inside the caller's transaction; the caller wakes the channel's readers after it. */
+  insertEntries(channel: string, entries: EntryFields[]): string[] {
+    const gen = this.generator(this.ids, channel);
+    return entries.map((fields) => {
+      const id = parseStreamId(gen.next());
+      this.db.run(SQL.insertEntry, [channel, id.ms, id.seq, JSON.stringify(fields)]);
+      this.lastIds.set(channel, id);
+      return formatId(id.ms, id.seq);
+    });
+  }
+
   lastId(channel: string): StreamId {
     return this.lastIds.get(channel) ?? { ms: 0, seq: 0 };
   }
@@ -143,7 +146,7 @@ export class MemoryTransport implements Transport, CursorHost {
     if (set?.delete(wake) && set.size === 0) this.waiters.delete(channel);
   }
 
-  private wake(channel: string, why: 'append' | 'closed' = 'append'): void {
+  wake(channel: string, why: 'append' | 'closed' = 'append'): void {
     const set = this.waiters.get(channel);
     if (set) for (const wake of [...set]) wake(why);
   }

@@ -14,6 +14,7 @@ import { Redis } from 'ioredis';
 import { ChannelError } from '../errors.js';
 import type { EntryFields } from '../envelope.js';
 import { compareStreamIds } from '../streamId.js';
+import { ACK_AND_APPEND } from './ackAndAppend.js';
 import { quitOrDrop } from './quitOrDrop.js';
 import type { GroupCursor, PendingEntry, RawEntry } from '../transport.js';
 
@@ -33,6 +34,8 @@ export class RedisCursor implements GroupCursor {
     private readonly deadKey: string,
     private readonly group: string,
     private readonly consumer: string,
+    /** The stream key of another channel of the same transport (for ackAndAppend's outputs). */
+    private readonly keyOf: (channel: string) => string,
   ) {}
 
   async ensureGroup(startId: string): Promise<void> {
@@ -98,6 +101,23 @@ export class RedisCursor implements GroupCursor {
     if (ids.length === 0) return;
     await this.redis.xack(this.key, this.group, ...ids);
     this.noteAcked(ids);
+  }
+
+  async ackAndAppend(ids: string[], outputs: ReadonlyArray<{ channel: string; entries: EntryFields[] }>): Promise<number> {
+    if (ids.length === 0) return 0;
+    const keys = [this.key];
+    const args: string[] = [this.group, String(ids.length), ...ids];
+    for (const { channel, entries } of outputs) {
+      if (entries.length === 0) continue;
+      keys.push(this.keyOf(channel));
+      for (const fields of entries) {
+        const flat = Object.entries(fields).flat();
+        args.push(String(keys.length), String(flat.length), ...flat);
+      }
+    }
+    const acked = Number(await this.redis.eval(ACK_AND_APPEND, keys.length, ...keys, ...args));
+    this.noteAcked(ids);
+    return acked;
   }
 
   async deadLetter(entry: RawEntry, error: string, deliveries: number): Promise<void> {

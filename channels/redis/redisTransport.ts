@@ -102,7 +102,7 @@ class RedisTransport implements Transport {
 
   cursor(channel: string, group: string, consumer: string): GroupCursor {
     this.assertOpen(channel);
-    const cursor = new RedisCursor(this.redis, channel, this.key(channel), this.deadKey(channel), group, consumer);
+    const cursor = new RedisCursor(this.redis, channel, this.key(channel), this.deadKey(channel), group, consumer, (c) => this.key(c));
     this.cursors.add(cursor);
     return cursor;
   }

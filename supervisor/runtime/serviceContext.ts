@@ -1,8 +1,9 @@
 /**
  * The `ctx` a service sees, and the emit buffer behind it. Emits made while `handle` runs are
- * collected per batch and published (publishMany per channel) after `handle` resolves and
- * before the consumer acknowledges the batch: a crash can then lose neither an acked message's
- * output nor publish the output of a batch that failed. Which batch an emit belongs to is
+ * collected per batch and, after `handle` resolves, handed to the consumer, which publishes them
+ * together with the batch's acknowledgement (atomically on one Redis: consumer.ts
+ * `publishOnAck`): a crash can then lose neither an acked message's output nor publish the
+ * output of a batch that failed, nor publish a batch's output twice when it is redelivered. Which batch an emit belongs to is
  * tracked with AsyncLocalStorage, since batches of several consumed channels and HTTP requests
  * run concurrently in one process.
  */
@@ -23,8 +24,11 @@ interface Outbox {
 
 export interface ServiceRuntimeContext {
   ctx: ServiceContext;
-  /** Runs `fn` (the handle hook) with its emits buffered, then publishes them. */
-  inBatch(fn: () => void | Promise<void>, deadLetter?: (id: string, reason: string) => void): Promise<void>;
+  /**
+   * Runs `fn` (the handle hook) with its emits buffered, then publishes them, or, given the
+   * consumer's `publishOnAck`, hands them to it to be published with the batch's acknowledgement.
+   */
+  inBatch(fn: () => void | Promise<void>, deadLetter?: (id: string, reason: string) => void, publishOnAck?: (channel: Channel, messages: OutgoingMessage[]) => void): Promise<void>;
   /** Messages published so far. */
   emitted(): number;
 }
@@ -70,7 +74,7 @@ export function createServiceContext(manifest: ServiceManifest, instance: string
   return {
     ctx,
     emitted: () => emitted,
-    async inBatch(fn, deadLetter) {
+    async inBatch(fn, deadLetter, publishOnAck) {
       const outbox: Outbox = { messages: new Map(), open: true, ...(deadLetter ? { deadLetter } : {}) };
       try {
         await scope.run(outbox, fn);
@@ -78,7 +82,8 @@ export function createServiceContext(manifest: ServiceManifest, instance: string
         outbox.open = false;
       }
       for (const [channel, messages] of outbox.messages) {
-        await channel.publishMany(messages);
+        if (publishOnAck) publishOnAck(channel, messages);
+        else await channel.publishMany(messages);
         emitted += messages.length;
       }
     },

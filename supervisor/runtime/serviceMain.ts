@@ -115,7 +115,7 @@ async function start(): Promise<void> {
         versions: versionsWanted(name, refs),
         onError: (err) => log.warn('channel error', { channel: name, err: reasonOf(err) }),
       },
-      (batch, cctx) => rt.inBatch(() => m.handle!(batch, rt.ctx), cctx.deadLetter),
+      (batch, cctx) => rt.inBatch(() => m.handle!(batch, rt.ctx), cctx.deadLetter, cctx.publishOnAck),
     ),
   );
   // ready resolves once the group exists and this consumer's own pending entries are handled.
