@@ -1,24 +1,8 @@
 /** `hydra db migrate`, run as a user would (the built bin/hydra, so the .sql files must be in dist/). */
-import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
-import { promisify } from 'node:util';
 import t from 'tap';
 import { loadMigrations } from '../../scheduler/store/migrate.js';
 import { testDatabase } from '../helpers/postgres.js';
-
-const HYDRA = fileURLToPath(new URL('../../bin/hydra', import.meta.url));
-
-async function hydra(env: Record<string, string | undefined>, ...args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  // Through env(1) without NODE_OPTIONS: tap's loader cannot load an extensionless ESM bin.
-  const vars = Object.entries(env).flatMap(([k, v]) => (v === undefined ? ['-u', k] : [`${k}=${v}`]));
-  try {
-    const { stdout, stderr } = await promisify(execFile)('env', ['-u', 'NODE_OPTIONS', ...vars, HYDRA, ...args]);
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+import { hydra } from './schedulerCli.js';
 
 const latest = loadMigrations().length;
 
