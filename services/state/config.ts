@@ -10,6 +10,12 @@ export interface StateConfig {
   ssePingMs: number;
   wsPingMs: number;
   wsMaxBindings: number;
+  /**
+   * Fault injection for tests (STATE_TEST_CRASH_AFTER_FLUSH): a marker file path. The first flush
+   * that writes superseded changes while the file is missing creates it and SIGKILLs the process:
+   * a crash after the flush and before the batch's acknowledgement. Unset in production.
+   */
+  crashAfterFlushMarker: string | null;
 }
 
 export function readStateConfig(env: NodeJS.ProcessEnv = process.env): StateConfig {
@@ -20,5 +26,6 @@ export function readStateConfig(env: NodeJS.ProcessEnv = process.env): StateConf
     ssePingMs: intFromEnv(env, 'STATE_SSE_PING_MS', 15_000, 10, 600_000),
     wsPingMs: intFromEnv(env, 'STATE_WS_PING_MS', 30_000, 10, 600_000),
     wsMaxBindings: intFromEnv(env, 'STATE_WS_MAX_BINDINGS', 100, 1, 10_000),
+    crashAfterFlushMarker: env.STATE_TEST_CRASH_AFTER_FLUSH?.trim() || null,
   };
 }

@@ -12,14 +12,22 @@
  * acknowledged; the lag between memory and PostgreSQL is bounded by one flush (STATE_FLUSH_MS,
  * 50 ms). While PostgreSQL is unreachable, handle keeps retrying with backoff instead of acking,
  * and the memory keeps answering queries.
+ *
+ * state.changes carries every applied update exactly once: the changes of a batch are published
+ * atomically with its acknowledgement (the runtime's publishOnAck). A batch redelivered after a
+ * crash that came after its flush finds its updates already held; the last one of each item is
+ * recognised by its source (a redelivery, liveState.ts) and the ones a later update of the same
+ * batch overwrote are kept beside the rows (item_state_superseded), so both are announced again.
  */
+import { existsSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Envelope } from '../../channels/index.js';
 import { defineService, type ServiceContext } from '../../supervisor/sdk.js';
 import { CHANNELS, type PacketParsedV1 } from '../messages.js';
 import { checkUpdate } from './checkUpdate.js';
 import { readStateConfig } from './config.js';
-import { ensureSchema, loadItems, upsertItems } from './itemStore.js';
+import type { StateChangeV1 } from '../messages.js';
+import { bySource, ensureSchema, loadItems, loadSuperseded, writeFlush, type Superseded } from './itemStore.js';
 import { LiveState } from './liveState.js';
 import { stateRoutes, type RouteOptions } from './routes.js';
 import type { ItemState } from './selector.js';
@@ -33,6 +41,8 @@ let pool: pg.Pool | undefined;
 let writer: WriteBehind | undefined;
 /** Handlers between their start and handing their rows to the writer (see WriteBehind's `idle`). */
 let applying = 0;
+/** What item_state_superseded holds: the overwritten changes of the last flushed batch, by source entry. */
+let stored = new Map<string, StateChangeV1[]>();
 
 function count(ctx: ServiceContext, name: string, by = 1): void {
   ctx.counters[name] = (ctx.counters[name] ?? 0) + by;
@@ -54,13 +64,23 @@ export default defineService({
     await ensureSchema(p);
     const started = Date.now();
     live.load(await loadItems(p));
+    stored = await loadSuperseded(p);
     ctx.counters.items = live.size;
     ctx.log.info('state rebuilt from item_state', { items: live.size, ms: Date.now() - started });
     for (const name of ['applied', 'ignored_stale', 'redelivered', 'bad_updates', 'flushes', 'rows_written', 'db_write_failures']) ctx.counters[name] = 0;
 
     let failing = false;
     writer = new WriteBehind({
-      write: (rows) => upsertItems(p, rows),
+      // The table is replaced only when it holds something or will: most flushes are one upsert.
+      write: async (rows, superseded) => {
+        await writeFlush(p, rows, superseded, stored.size > 0);
+        stored = bySource(superseded);
+        const marker = config.crashAfterFlushMarker;
+        if (marker && superseded.length > 0 && !existsSync(marker)) {
+          writeFileSync(marker, `${process.pid}\n`);
+          process.kill(process.pid, 'SIGKILL');
+        }
+      },
       intervalMs: config.flushMs,
       maxRows: config.flushRows,
       idle: () => applying === 0,
@@ -81,6 +101,9 @@ export default defineService({
 
   async handle(batch: Envelope[], ctx) {
     const rows: ItemState[] = [];
+    /** Changes of this batch a later update of the same item overwrote, written with the rows. */
+    const superseded: Superseded[] = [];
+    const latest = new Map<string, Superseded>();
     applying++;
     try {
       for (const m of batch) {
@@ -92,6 +115,13 @@ export default defineService({
           ctx.deadLetter(m, (err as Error).message);
           continue;
         }
+        // Redelivered after a crash that followed the flush: what this entry applied and a later
+        // update overwrote (the rows only hold the later one). Kept until this batch is acked.
+        for (const change of stored.get(m.id) ?? []) {
+          count(ctx, 'redelivered');
+          superseded.push({ source: m.id, change });
+          await ctx.emit(CHANNELS.changes, 'state.change@1', change, `${change.site}:${change.device}`);
+        }
         for (const record of update.items) {
           const result = live.apply(update, record, m.id);
           if (result.kind === 'stale') {
@@ -100,7 +130,11 @@ export default defineService({
           }
           count(ctx, result.kind);
           rows.push(result.state);
-          // Buffered by the runtime and published after handle resolves, before the ack.
+          const item = `${update.site}:${update.device}:${record.item}`;
+          const before = latest.get(item);
+          if (before) superseded.push(before);
+          latest.set(item, { source: m.id, change: result.change });
+          // Buffered by the runtime and published with the batch's acknowledgement.
           await ctx.emit(CHANNELS.changes, 'state.change@1', result.change, `${update.site}:${update.device}`);
         }
       }
@@ -108,7 +142,7 @@ export default defineService({
       applying--;
     }
     ctx.counters.items = live.size;
-    await writer!.write(rows);
+    await writer!.write(rows, superseded);
   },
 
   http: stateRoutes(live, settings),

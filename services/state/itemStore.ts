@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import { ensureSchema as ensureTables } from '../ensureSchema.js';
-import type { ItemStatus } from '../messages.js';
+import type { ItemStatus, StateChangeV1 } from '../messages.js';
 import type { ItemState, ValueField } from './selector.js';
 
 const SCHEMA = new URL('./schema.sql', import.meta.url);
@@ -67,11 +67,66 @@ ON CONFLICT (site, device, item) DO UPDATE SET
   updated_at = EXCLUDED.updated_at, source_id = EXCLUDED.source_id, changed = EXCLUDED.changed
 WHERE item_state.seq < EXCLUDED.seq`;
 
+/** A state change a later update of its item overwrote within one flush, with the entry that made it. */
+export interface Superseded {
+  source: string;
+  change: StateChangeV1;
+}
+
+/** item_state_superseded: the overwritten changes of the last flushed batch, by source entry id, in order. */
+export async function loadSuperseded(pool: pg.Pool): Promise<Map<string, StateChangeV1[]>> {
+  const { rows } = await pool.query<{ source_id: string; change: StateChangeV1 }>('SELECT source_id, change FROM item_state_superseded ORDER BY ord');
+  return bySource(rows.map((r) => ({ source: r.source_id, change: r.change })));
+}
+
+export function bySource(list: readonly Superseded[]): Map<string, StateChangeV1[]> {
+  const map = new Map<string, StateChangeV1[]>();
+  for (const { source, change } of list) map.set(source, [...(map.get(source) ?? []), change]);
+  return map;
+}
+
+/**
+ * One flush: the rows, and (when `replace`, or when there are any) item_state_superseded
+ * replaced by `superseded`, in one transaction. Without superseded changes to write or clear it
+ * is the single upsert statement.
+ */
+export async function writeFlush(pool: pg.Pool, rows: readonly ItemState[], superseded: readonly Superseded[], replace: boolean): Promise<void> {
+  if (!replace && superseded.length === 0) return upsertItems(pool, rows);
+  const client = await pool.connect();
+  let broken: Error | undefined;
+  // A checked-out client has no pool listener: without this, a connection cut mid-transaction
+  // (PostgreSQL restarted, network down) is an uncaught 'error' that kills the process. The
+  // query in flight fails with it too, and that failure is what the caller sees and retries.
+  const onError = (err: Error) => (broken = err);
+  client.on('error', onError);
+  try {
+    await client.query('BEGIN');
+    await upsertItems(client, rows);
+    await client.query('DELETE FROM item_state_superseded');
+    if (superseded.length > 0) {
+      await client.query('INSERT INTO item_state_superseded (source_id, ord, change) SELECT * FROM unnest($1::text[], $2::int[], $3::jsonb[])', [
+        superseded.map((s) => s.source),
+        superseded.map((_, i) => i),
+        superseded.map((s) => JSON.stringify(s.change)),
+      ]);
+    }
+    await client.query('COMMIT');
+  } catch (err) {
+    broken = err as Error;
+    await client.query('ROLLBACK').catch(() => undefined);
+    throw err;
+  } finally {
+    client.off('error', onError);
+    // A connection that failed mid-transaction is not handed out again.
+    client.release(broken);
+  }
+}
+
 /**
  * Writes `rows` in one statement (one implicit transaction: all or none). The caller passes at
  * most one row per item; ON CONFLICT cannot touch the same row twice in one statement.
  */
-export async function upsertItems(pool: pg.Pool, rows: readonly ItemState[]): Promise<void> {
+export async function upsertItems(pool: pg.Pool | pg.PoolClient, rows: readonly ItemState[]): Promise<void> {
   if (rows.length === 0) return;
   const col = <T>(pick: (r: ItemState) => T): T[] => rows.map(pick);
   await pool.query(UPSERT, [

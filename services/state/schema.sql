@@ -20,3 +20,14 @@ CREATE TABLE IF NOT EXISTS item_state (
   changed     text[]           NOT NULL DEFAULT '{}',
   PRIMARY KEY (site, device, item)
 );
+
+-- State changes of the last flushed batch that a later update of the same item in that same
+-- batch overwrote in item_state. Until the batch is acknowledged, a redelivery (state killed
+-- after the flush) must announce them again on state.changes, and the row alone no longer says
+-- what they were. Replaced by the next flush that has any, or follows one that had any: the
+-- batch before it is acknowledged by then (one batch at a time).
+CREATE TABLE IF NOT EXISTS item_state_superseded (
+  source_id  text    NOT NULL,
+  ord        integer NOT NULL,
+  change     jsonb   NOT NULL
+);

@@ -14,11 +14,15 @@
  * backoff, without end: the handlers keep waiting (nothing is acknowledged) while memory keeps
  * serving queries; the supervisor's shutdown timeout bounds a stop that cannot flush.
  */
+import type { Superseded } from './itemStore.js';
 import type { ItemState } from './selector.js';
 
 export interface WriteBehindOptions {
-  /** Writes one flush's rows (one per item) atomically; throws to be retried. */
-  write(rows: ItemState[]): Promise<void>;
+  /**
+   * Writes one flush's rows (one per item) and the changes its batch superseded (see itemStore
+   * `writeFlush`) atomically; throws to be retried.
+   */
+  write(rows: ItemState[], superseded: Superseded[]): Promise<void>;
   /** Longest wait from the first pending row to its flush. Default 50 ms. */
   intervalMs?: number;
   /** Rows that start a flush at once. Default 500. */
@@ -39,6 +43,7 @@ interface Waiter {
 
 export class WriteBehind {
   private pending = new Map<string, ItemState>();
+  private superseded: Superseded[] = [];
   /** Resolved when the flush that takes the current `pending` has committed. */
   private waiter: Waiter | null = null;
   private timer: NodeJS.Timeout | null = null;
@@ -53,11 +58,15 @@ export class WriteBehind {
     this.maxRows = options.maxRows ?? 500;
   }
 
-  /** Queues `rows`; resolves once a flush has written them (at once when there are none). */
-  write(rows: readonly ItemState[]): Promise<void> {
+  /**
+   * Queues `rows` (and the changes their batch superseded, written with them); resolves once a
+   * flush has written them (at once when there are no rows).
+   */
+  write(rows: readonly ItemState[], superseded: readonly Superseded[] = []): Promise<void> {
     // Nothing new to write: a batch of only stale updates may be acknowledged at once.
     if (rows.length === 0) return Promise.resolve();
     for (const r of rows) this.pending.set(`${r.site}:${r.device}:${r.item}`, r);
+    this.superseded.push(...superseded);
     const waiter = (this.waiter ??= makeWaiter());
     this.schedule(); // may start the flush at once, which takes over `this.waiter`
     return waiter.promise;
@@ -92,11 +101,13 @@ export class WriteBehind {
     this.timer = null;
     if (this.running || this.pending.size === 0) return;
     const rows = [...this.pending.values()];
+    const superseded = this.superseded;
     const waiter = this.waiter!;
     this.pending = new Map();
+    this.superseded = [];
     this.waiter = null;
     this.inFlight = rows.length;
-    this.running = this.writeUntilDone(rows).then(() => {
+    this.running = this.writeUntilDone(rows, superseded).then(() => {
       this.inFlight = 0;
       waiter.resolve();
       this.running = null;
@@ -104,12 +115,12 @@ export class WriteBehind {
     });
   }
 
-  private async writeUntilDone(rows: ItemState[]): Promise<void> {
+  private async writeUntilDone(rows: ItemState[], superseded: Superseded[]): Promise<void> {
     let delay = this.options.backoffMs ?? 100;
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
-        await this.options.write(rows);
+        await this.options.write(rows, superseded);
         this.failingSinceMs = null;
         this.options.onFlush?.(rows.length, Date.now() - started);
         return;

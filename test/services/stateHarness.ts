@@ -38,13 +38,15 @@ export interface StateHarness {
   getJson<T = unknown>(path: string): Promise<{ status: number; body: T }>;
 }
 
-export async function startState(t: Test, env: Record<string, string> = {}): Promise<StateHarness> {
+export async function startState(t: Test, env: Record<string, string> = {}, options: { prepublish?: PacketParsedV1[] } = {}): Promise<StateHarness> {
   const redis = await testRedis(t);
   const db = await testDatabase(t);
   const transport = createRedisTransport({ url: redis.url, keyPrefix: redis.prefix });
   t.teardown(() => transport.close());
   const parsed = new Channel(transport, 'packets.parsed');
   const changes = new Channel(transport, 'state.changes');
+  // Published before the instance starts, so its first read takes them all as one batch.
+  if (options.prepublish?.length) await parsed.publishMany(options.prepublish.map((body) => ({ type: 'packet.parsed', v: 1, key: `${body.site}:${body.device}`, body })));
   const { sup, child, base } = await superviseService(t, {
     id: 'state#1',
     module: STATE,
