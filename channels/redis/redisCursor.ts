@@ -26,6 +26,8 @@ export class RedisCursor implements GroupCursor {
   private reading = false;
   private interrupted = false;
   private lastAckedId = '0';
+  /** Times the blocking connection closed; a read that spans a close may have lost a delivery. */
+  private closes = 0;
 
   constructor(
     private readonly redis: Redis,
@@ -49,6 +51,7 @@ export class RedisCursor implements GroupCursor {
   async readNew(count: number, blockMs: number): Promise<RawEntry[]> {
     if (this.interrupted) blockMs = 0;
     const conn = await this.blockingConnection();
+    const closesBefore = this.closes;
     this.reading = true;
     let watchdog: NodeJS.Timeout | undefined;
     try {
@@ -65,6 +68,12 @@ export class RedisCursor implements GroupCursor {
         }, blockMs + 10_000);
       });
       const reply = await Promise.race([read, hung]);
+      // The connection dropped while the read was out: Redis may have delivered entries whose
+      // reply was lost (they are pending under this consumer now), and the answer in hand is
+      // ioredis's resent read, which never returns those. Failing the read makes the consumer
+      // re-read its own pending entries (these and the ones in hand) instead of leaving the
+      // lost ones to the claim janitor, claimIdleMs later.
+      if (this.closes !== closesBefore) throw new ChannelError(this.channel, 'the connection dropped during XREADGROUP; re-reading the pending entries');
       return reply ? toEntries(reply[0]?.[1] ?? []) : [];
     } finally {
       clearTimeout(watchdog);
@@ -153,6 +162,7 @@ export class RedisCursor implements GroupCursor {
     const connectionName = `${this.key}/${this.group}/${this.consumer}`.replace(/\s/g, '_');
     const conn = this.redis.duplicate({ commandTimeout: undefined, maxRetriesPerRequest: null, lazyConnect: true, connectionName });
     conn.on('error', () => undefined); // reconnects on its own; reads surface their own errors
+    conn.on('close', () => this.closes++);
     conn.on('ready', () => {
       conn.client('ID').then((id) => (this.blockingId = Number(id)), () => (this.blockingId = null));
     });
