@@ -2,7 +2,8 @@
  * A real node running the reference pipeline for end-to-end tests: the built `bin/hydra node
  * start` with the default topology (ingest, parse, state, report), its own Redis prefix, its own
  * PostgreSQL database and a fleet file in a temp HYDRA_HOME. It can be SIGKILLed and started
- * again on the same home, database and streams (a power cut).
+ * again on the same home, database and streams (a power cut). Options put the node on another
+ * Redis (the chaos tests' own server) and give it another DATABASE_URL (through a proxy).
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync } from 'node:fs';
@@ -11,7 +12,7 @@ import path from 'node:path';
 import type { Test } from 'tap';
 import { readNodeFile, type NodeFile } from '../../supervisor/node/pidFile.js';
 import type { ChildInfo } from '../../supervisor/types.js';
-import { testDatabase } from '../helpers/postgres.js';
+import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { HYDRA } from '../supervisor/node/nodeProcess.js';
@@ -20,6 +21,8 @@ import { alive } from '../supervisor/workers.js';
 export interface PipelineNode {
   home: string;
   env: Record<string, string>;
+  /** The node's own database (a direct pool, whatever DATABASE_URL the node was given). */
+  db: TestDatabase;
   admin: () => string;
   /** Base URL of a service instance (`ingest`, `state`, `report`) from the node's tree. */
   url(service: string): Promise<string>;
@@ -32,8 +35,17 @@ export interface PipelineNode {
   output(): string;
 }
 
-export async function pipelineNode(t: Test): Promise<PipelineNode> {
-  const redis = await testRedis(t);
+export interface PipelineNodeOptions {
+  /** The Redis the node uses (URL and key prefix) instead of a prefix on the shared test server. */
+  redis?: { url: string; prefix: string };
+  /** The DATABASE_URL the node gets, from its database's URL (say, the same through a proxy). */
+  nodeDatabaseUrl?: (url: string) => string;
+  /** More environment for the daemon and its services. */
+  env?: Record<string, string>;
+}
+
+export async function pipelineNode(t: Test, options: PipelineNodeOptions = {}): Promise<PipelineNode> {
+  const redis = options.redis ?? (await testRedis(t));
   const db = await testDatabase(t);
   const home = mkdtempSync(path.join(os.tmpdir(), 'hydra-pipeline-'));
   const env: Record<string, string> = {
@@ -43,7 +55,8 @@ export async function pipelineNode(t: Test): Promise<PipelineNode> {
     HYDRA_SERVICE_PORT_BASE: String(20_000 + Math.floor(Math.random() * 120) * 100), // below the ephemeral range (32768+)
     REDIS_URL: redis.url,
     HYDRA_KEY_PREFIX: redis.prefix,
-    DATABASE_URL: db.url,
+    DATABASE_URL: options.nodeDatabaseUrl?.(db.url) ?? db.url,
+    ...options.env,
   };
   let proc: ChildProcess | null = null;
   let exit: Promise<void> = Promise.resolve();
@@ -53,6 +66,7 @@ export async function pipelineNode(t: Test): Promise<PipelineNode> {
   const node: PipelineNode = {
     home,
     env,
+    db,
     admin: () => file!.adminUrl,
     output: () => out,
     async tree() {

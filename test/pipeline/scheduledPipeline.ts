@@ -53,10 +53,21 @@ export async function recordRelease(pool: pg.Pool, commit: string, appRoot = OWN
   return Number(r.rows[0]!.id);
 }
 
-export async function scheduledPipeline(t: Teardown, options: { release?: string; logLevel?: string } = {}): Promise<ScheduledPipeline> {
+export interface ScheduledPipelineOptions {
+  release?: string;
+  logLevel?: string;
+  /** The Redis the node uses instead of a prefix on the shared test server (the chaos tests' own). */
+  redis?: TestRedis;
+  /** The DATABASE_URL the node gets, from its database's URL (say, the same through a proxy). */
+  nodeDatabaseUrl?: (url: string) => string;
+  /** More environment for the daemon and its services. */
+  env?: Record<string, string>;
+}
+
+export async function scheduledPipeline(t: Teardown, options: ScheduledPipelineOptions = {}): Promise<ScheduledPipeline> {
   const db = await testDatabase(t);
   await migrate(db.pool);
-  const redis = await testRedis(t);
+  const redis = options.redis ?? (await testRedis(t));
   const home = mkdtempSync(path.join(os.tmpdir(), 'hydra-sched-pipeline-'));
   const fleet = makeFleet({ sites: 2, unitsPerSite: 3, detonatorsPerUnit: 8, seed: 11 });
   writeFleet(path.join(home, 'fleet.json'), fleet);
@@ -69,13 +80,14 @@ export async function scheduledPipeline(t: Teardown, options: { release?: string
     HYDRA_SERVICE_PORT_BASE: String(20_000 + Math.floor(Math.random() * 120) * 100),
     REDIS_URL: redis.url,
     HYDRA_KEY_PREFIX: redis.prefix,
-    DATABASE_URL: db.url,
+    DATABASE_URL: options.nodeDatabaseUrl?.(db.url) ?? db.url,
     HYDRA_HEARTBEAT_MS: '500',
     HYDRA_NODE_TIMEOUT_MS: '5000',
     HYDRA_LEASE_MS: '3000',
     HYDRA_SCHEDULER_TICK_MS: '200',
     HYDRA_RECONCILE_MS: '200',
     HYDRA_LOG_LEVEL: options.logLevel ?? 'info',
+    ...options.env,
   };
   let out = '';
   const proc = spawn('env', ['-u', 'NODE_OPTIONS', HYDRA_BIN, 'node', 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -145,22 +157,32 @@ export async function scheduledPipeline(t: Teardown, options: { release?: string
 export interface StreamTail {
   /** Stops reading; resolves with every entry seen: its time (the id's ms) and its body. */
   stop(): Promise<Array<{ ms: number; body: unknown }>>;
+  /** The entries seen so far, while it keeps reading. */
+  peek(): ReadonlyArray<{ ms: number; body: unknown }>;
 }
 
 /**
  * Reads a stream as it is written (XREAD on its own connection, no consumer group), so entries
  * are seen even if the stream is trimmed later (a stream nobody consumes is trimmed to its
- * high-water mark) and without holding anything back from the pipeline.
+ * high-water mark) and without holding anything back from the pipeline. A failed read (Redis
+ * restarted or cut by a chaos test) is retried from the last id seen, so nothing is skipped.
  */
 export async function tailStream(redis: TestRedis, stream: string): Promise<StreamTail> {
   const reader = redis.redis.duplicate();
+  reader.on('error', () => undefined); // reconnects by itself; a failed read is retried below
   const key = `${redis.prefix}${stream}`;
   const seen: Array<{ ms: number; body: unknown }> = [];
   let last = '$';
   let running = true;
   const loop = (async () => {
     while (running) {
-      const res = (await reader.xread('COUNT', 5_000, 'BLOCK', 200, 'STREAMS', key, last)) as Array<[string, Array<[string, string[]]>]> | null;
+      let res: Array<[string, Array<[string, string[]]>]> | null;
+      try {
+        res = (await reader.xread('COUNT', 5_000, 'BLOCK', 200, 'STREAMS', key, last)) as typeof res;
+      } catch {
+        await new Promise((r) => setTimeout(r, 100));
+        continue;
+      }
       for (const [, entries] of res ?? []) {
         for (const [id, fields] of entries) {
           last = id;
@@ -170,6 +192,7 @@ export async function tailStream(redis: TestRedis, stream: string): Promise<Stre
     }
   })();
   return {
+    peek: () => seen,
     async stop() {
       running = false;
       await loop;
