@@ -16,7 +16,7 @@ import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { desiredFor, reportActual, type ActualReport, type DesiredInstance } from '../placements.js';
 import type { StoreRef } from '../store/storeLink.js';
-import { childIdOf, type BeforeRetire, type HostedInstance, type InstanceRequest, type ServicesHost } from './servicesHost.js';
+import { childIdOf, ReleasePreparing, type BeforeRetire, type HostedInstance, type InstanceRequest, type ServicesHost } from './servicesHost.js';
 
 export interface ReconcilerOptions {
   nodeId: string;
@@ -36,6 +36,8 @@ const ERROR_RATE = 0.5;
 const ERROR_MIN = 5;
 
 interface Failure {
+  /** What failed: a different request (a new release, another spec) is tried at once. */
+  request: InstanceRequest;
   detail: string;
   retryAt: number;
   backoffMs: number;
@@ -63,25 +65,28 @@ function errorRate(inst: HostedInstance): { failing: boolean; detail: string | n
 
 export class Reconciler {
   private readonly failures = new Map<string, Failure>();
+  /** Slots whose release is still being built on this node: why they have not started yet. */
+  private readonly preparing = new Map<string, string>();
   private timer: NodeJS.Timeout | undefined;
-  private running = false;
+  /** Set by stop(): a pass under way ends at its next step; tick() works without start() (tests). */
+  private stopping = false;
   private inFlight: Promise<void> | undefined;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
   start(): void {
-    this.running = true;
+    this.stopping = false;
     this.schedule(0);
   }
 
   async stop(): Promise<void> {
-    this.running = false;
+    this.stopping = true;
     clearTimeout(this.timer);
     await this.inFlight;
   }
 
   private schedule(ms: number): void {
-    if (!this.running) return;
+    if (this.stopping) return;
     this.timer = setTimeout(() => {
       this.inFlight = this.tick()
         .catch((err: unknown) => this.options.log.warn('reconcile failed; retrying', { err }))
@@ -102,15 +107,16 @@ export class Reconciler {
     const bySlot = new Map<string, HostedInstance[]>();
     for (const inst of host.instances()) bySlot.set(inst.request.slot, [...(bySlot.get(inst.request.slot) ?? []), inst]);
     for (const [slot, hosted] of bySlot) {
-      if (!this.running) return;
+      if (this.stopping) return;
       if (!want.has(slot)) {
         this.options.log.info('stopping instance no longer placed here', { slot, instances: hosted.map((h) => h.id) });
         for (const h of hosted) await host.stop(h.id);
       }
     }
     for (const id of this.failures.keys()) if (!want.has(id)) this.failures.delete(id);
+    for (const id of this.preparing.keys()) if (!want.has(id)) this.preparing.delete(id);
     for (const request of want.values()) {
-      if (!this.running) return;
+      if (this.stopping) return;
       await this.converge(request, bySlot.get(request.slot) ?? []);
     }
     const now = new Map<string, HostedInstance>();
@@ -134,24 +140,32 @@ export class Reconciler {
         const detail = `crashed ${CRASH_LIMIT} times: ${current.detail ?? 'no detail'}`;
         log.warn('instance keeps crashing; stopping it and backing off', { instance: current.id, detail });
         await host.stop(current.id);
-        this.recordFailure(request.slot, detail);
+        this.recordFailure(request, detail);
       }
       for (const old of others) await this.retire(request.service, [old], current);
       return;
     }
     const failure = this.failures.get(request.slot);
-    if (failure && performance.now() < failure.retryAt) return;
+    if (failure && sameRequest(failure.request, request) && performance.now() < failure.retryAt) return;
     // Same child id (same release, other config): no side-by-side run possible, stop first.
     const clash = others.find((h) => h.id === childIdOf(request));
     if (clash) await host.stop(clash.id);
     try {
-      log.info(others.length > 0 ? 'hot swap: starting the new version beside the old' : 'starting instance', { slot: request.slot, version: request.version, replacing: others.map((o) => o.id) });
+      if (!this.preparing.has(request.slot)) log.info(others.length > 0 ? 'hot swap: starting the new version beside the old' : 'starting instance', { slot: request.slot, version: request.version, replacing: others.map((o) => o.id) });
       await host.start(request);
+      if (this.preparing.delete(request.slot)) log.info(others.length > 0 ? 'hot swap: release built here; new version started beside the old' : 'release built here; instance started', { slot: request.slot, version: request.version });
       if (failure) failure.detail = '';
     } catch (err) {
+      if (err instanceof ReleasePreparing) {
+        // Not a failure: the old version (if any) keeps running until the release is here.
+        if (!this.preparing.has(request.slot)) log.info('waiting for the release to be built on this node', { slot: request.slot, version: request.version, detail: err.message });
+        this.preparing.set(request.slot, err.message);
+        return;
+      }
+      this.preparing.delete(request.slot);
       const detail = err instanceof Error ? err.message : String(err);
       log.warn('instance failed to start', { slot: request.slot, version: request.version, detail, keeps: others.map((o) => o.id) });
-      this.recordFailure(request.slot, detail);
+      this.recordFailure(request, detail);
       return;
     }
     const successor = host.instances().find((h) => sameRequest(h.request, request));
@@ -171,10 +185,10 @@ export class Reconciler {
     }
   }
 
-  private recordFailure(slot: string, detail: string): void {
-    const previous = this.failures.get(slot);
-    const backoffMs = previous ? Math.min(previous.backoffMs * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
-    this.failures.set(slot, { detail, backoffMs, retryAt: performance.now() + backoffMs });
+  private recordFailure(request: InstanceRequest, detail: string): void {
+    const previous = this.failures.get(request.slot);
+    const backoffMs = previous && sameRequest(previous.request, request) ? Math.min(previous.backoffMs * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
+    this.failures.set(request.slot, { request, detail, backoffMs, retryAt: performance.now() + backoffMs });
   }
 
   private report(d: DesiredInstance, inst: HostedInstance | undefined): ActualReport {
@@ -182,6 +196,8 @@ export class Reconciler {
     const base = { service: d.service, instance: d.instance, version: d.version };
     const failure = this.failures.get(slot);
     if (!inst) {
+      const preparing = this.preparing.get(slot);
+      if (preparing) return { ...base, state: 'starting', port: null, pid: null, healthy: null, detail: preparing };
       return { ...base, state: failure?.detail ? 'failed' : 'pending', port: null, pid: null, healthy: null, detail: failure?.detail || null };
     }
     if (inst.state === 'running' && inst.healthy !== false && failure?.detail === '' && performance.now() > failure.retryAt + BACKOFF_MAX_MS) this.failures.delete(slot);

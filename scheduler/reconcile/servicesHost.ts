@@ -49,12 +49,23 @@ export interface HostedInstance {
   request: InstanceRequest;
 }
 
+/**
+ * What start() rejects with while the request's release is still being built on this node (it
+ * was pushed to another one): not a failure, the reconciler keeps what runs and asks again.
+ */
+export class ReleasePreparing extends Error {
+  override readonly name = 'ReleasePreparing';
+}
+
 export interface ServicesHost {
   /** False while the `services` supervisor is not running (starting, or restarting). */
   ready(): boolean;
   /** The instances started through this host that are still children of the supervisor. */
   instances(): HostedInstance[];
-  /** Starts an instance as child childIdOf(request); rejects with the reason when it fails to start (nothing is kept). */
+  /**
+   * Starts an instance as child childIdOf(request); rejects with the reason when it fails to start
+   * (nothing is kept), or with ReleasePreparing while its release is not on this node yet.
+   */
   start(request: InstanceRequest): Promise<void>;
   /** Stops an instance gracefully (it stops fetching, finishes and acks its batch) and forgets it. */
   stop(id: string): Promise<void>;

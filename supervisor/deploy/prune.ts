@@ -38,7 +38,8 @@ export async function pruneReleases(db: Db, releasesDir: string, keep: number, c
   const known = new Set(rows.rows.map((r) => r.commit));
   if (existsSync(releasesDir)) {
     for (const name of readdirSync(releasesDir)) {
-      if (known.has(name) || kept.has(name)) continue;
+      // Dot names are a node's staging (a release being built here from the database): not ours.
+      if (known.has(name) || kept.has(name) || name.startsWith('.')) continue;
       rmSync(dirOf(name), { recursive: true, force: true });
       removed.push(name);
     }

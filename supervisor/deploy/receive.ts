@@ -2,7 +2,8 @@
  * `hydra deploy receive`: what a push runs (from the pre-receive hook, which serialises pushes).
  * Check out the commit into releases/<sha>, install (node_modules reused when the lockfile is
  * unchanged), build, check every service's manifest and consumed types, hash each service,
- * record the release; then roll out the services whose hash changed and wait for them. Any
+ * keep the commit's source in the database (other nodes build the release from it), record the
+ * release; then roll out the services whose hash changed and wait for them. Any
  * failure refuses the push (exit 1): the branch does not move, a release that failed to build
  * activates nothing, and what runs is untouched. Every step prints a line; the last one sums up.
  */
@@ -21,6 +22,7 @@ import { inspectRelease } from './inspect.js';
 import { installDependencies } from './install.js';
 import { short, type Progress } from './progress.js';
 import { pruneReleases } from './prune.js';
+import { archiveCommit, storeSource } from './releaseSource.js';
 import { beginRelease, getRelease, markFailed, markReady, readyReleases, type Release } from './releaseStore.js';
 import { isZero, parseRefUpdates, planRefs } from './refUpdates.js';
 import { serviceHashes } from './serviceHashes.js';
@@ -119,6 +121,9 @@ async function buildAndRecord(db: Db, input: ReceiveInput, commit: string, gitEn
       return `${id} ${h.slice(0, 12)} (${!before ? 'first release' : was === undefined ? 'new' : was === h ? 'unchanged' : 'changed'})`;
     });
     progress.step(`hashes${before ? ` vs release ${short(before.commit)}` : ''}: ${changes.join(', ')}`);
+    const archive = await archiveCommit(gitEnv, commit);
+    await storeSource(db, row.id, path.relative(dir, appRoot), archive, input.env.HYDRA_NODE_ID ?? hostname());
+    progress.step(`source: ${Math.ceil(archive.length / 1024)} KiB (tar.gz) kept in the database, so every node can build this release`);
     const ready = await markReady(db, row.id, appRoot, hashes);
     progress.step(`release ${short(commit)} ready: ${appRoot}`);
     return ready;

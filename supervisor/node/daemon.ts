@@ -31,11 +31,13 @@ import { servicesSpec } from './servicesTree.js';
 import { createHash } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
+import path from 'node:path';
 import { reconcilerChild } from '../../scheduler/reconcile/reconciler.js';
 import { schedulerChild } from '../../scheduler/leader/schedulerLoop.js';
 import { storeLinkChild, type StoreRef } from '../../scheduler/store/storeLink.js';
 import type { ChildSpec } from '../types.js';
 import { clientUrl } from './adminHttp.js';
+import { ReleaseLocator } from './releaseLocator.js';
 import { createServicesHost } from './servicesHost.js';
 import { instanceCount, readTopology, SERVICES_DEFAULT_FLAGS, type Topology } from './topology.js';
 import { hydraVersion } from './version.js';
@@ -118,7 +120,9 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     const settings = config.scheduler;
     const store: StoreRef = { pool: null };
     const staticPorts = new Set(Array.from({ length: instances }, (_, i) => config.servicePortBase + i));
-    const host = createServicesHost({ services: () => root.childSupervisor('services'), staticPorts, portBase: config.servicePortBase + instances, env: serviceEnv });
+    // Releases pushed to another node are built here, under this node's own releases directory.
+    const releases = new ReleaseLocator({ releasesDir: path.join(config.home, 'releases'), pool: () => store.pool, env: process.env, log: log.child({ component: 'releases' }) });
+    const host = createServicesHost({ services: () => root.childSupervisor('services'), staticPorts, portBase: config.servicePortBase + instances, env: serviceEnv, releases });
     const schedLog = log.child({ component: 'scheduler' });
     const registration = () => ({
       id: config.nodeId,

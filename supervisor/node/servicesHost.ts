@@ -8,9 +8,10 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { childIdOf, type HostedInstance, type InstanceRequest, type ServicesHost } from '../../scheduler/reconcile/servicesHost.js';
+import { childIdOf, ReleasePreparing, type HostedInstance, type InstanceRequest, type ServicesHost } from '../../scheduler/reconcile/servicesHost.js';
 import { serviceChildSpec } from '../runtime/serviceChild.js';
 import type { Supervisor } from '../supervisor.js';
+import type { ReleaseLocator } from './releaseLocator.js';
 import { DEFAULT_TOPOLOGY, readTopology, type TopologyEntry, type TopologyService } from './topology.js';
 
 export interface ServicesHostOptions {
@@ -22,6 +23,8 @@ export interface ServicesHostOptions {
   portBase: number;
   /** Every instance's environment (node id, Redis, database…). */
   env: Record<string, string>;
+  /** Finds (or builds here) a release pushed to another node; without it the recorded path is used as is. */
+  releases?: ReleaseLocator;
 }
 
 /** The app root of the node's own code: the folder holding services/topology.json (dist/ when built). */
@@ -71,6 +74,15 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
     throw new Error(`no free service port at or above ${options.portBase}`);
   }
 
+  /** The request with the release's app root on this node. */
+  async function locate(request: InstanceRequest): Promise<InstanceRequest> {
+    if (!options.releases || request.version === null || request.releasePath === null) return request;
+    const where = await options.releases.locate(request.version, request.releasePath);
+    if (where.kind === 'preparing') throw new ReleasePreparing(where.detail);
+    if (where.kind === 'failed') throw new Error(where.detail);
+    return { ...request, releasePath: where.appRoot };
+  }
+
   return {
     ready: () => options.services()?.info().state === 'running',
 
@@ -91,7 +103,7 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
     async start(request: InstanceRequest): Promise<void> {
       const sup = options.services();
       if (!sup) throw new Error('the services supervisor is not running');
-      const { module, catalog } = resolveInstance(request);
+      const { module, catalog } = resolveInstance(await locate(request));
       const id = childIdOf(request);
       const port = takePort(id);
       const spec = serviceChildSpec({

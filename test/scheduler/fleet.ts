@@ -6,7 +6,7 @@
  * recorded in the database whose app root is test/scheduler/fixtures/app.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -42,14 +42,16 @@ export interface Fleet {
   pool: pg.Pool;
   redis: TestRedis;
   nodes: Map<string, FleetNode>;
-  start(id: string, options?: { labels?: string; capacity?: string }): Promise<FleetNode>;
+  /** `home`: the node's HYDRA_HOME (default a new temporary one), e.g. a deploy world's, to be the node pushes go to. */
+  start(id: string, options?: { labels?: string; capacity?: string; home?: string }): Promise<FleetNode>;
   kill(id: string): Promise<void>;
   /** The node holding the scheduler lease (unexpired), or null. */
   leader(): Promise<{ holder: string; epoch: number } | null>;
 }
 
-export async function startFleet(t: Test, options: { databaseUrl?: (direct: string) => Promise<string> } = {}): Promise<Fleet> {
-  const db = await testDatabase(t);
+export async function startFleet(t: Test, options: { databaseUrl?: (direct: string) => Promise<string>; db?: { url: string; pool: pg.Pool } } = {}): Promise<Fleet> {
+  // A database of its own, or one the test made already (a deploy world's), migrated either way.
+  const db = options.db ?? (await testDatabase(t));
   await migrate(db.pool);
   const redis = await testRedis(t);
   const databaseUrl = options.databaseUrl ? await options.databaseUrl(db.url) : db.url;
@@ -65,7 +67,10 @@ export async function startFleet(t: Test, options: { databaseUrl?: (direct: stri
         }),
       ),
     );
+    for (const home of madeHomes) rmSync(home, { recursive: true, force: true });
   });
+  /** The HYDRA_HOMEs this fleet made (releases built there included), removed at the end. */
+  const madeHomes: string[] = [];
   let started = 0;
   const fleet: Fleet = {
     databaseUrl,
@@ -73,7 +78,8 @@ export async function startFleet(t: Test, options: { databaseUrl?: (direct: stri
     redis,
     nodes,
     async start(id, o = {}) {
-      const home = mkdtempSync(path.join(os.tmpdir(), `hydra-fleet-${id}-`));
+      const home = o.home ?? mkdtempSync(path.join(os.tmpdir(), `hydra-fleet-${id}-`));
+      if (!o.home) madeHomes.push(home);
       const env: Record<string, string> = {
         HYDRA_MODE: 'scheduled',
         HYDRA_NODE_ID: id,
