@@ -51,6 +51,11 @@ export async function storeSource(db: Db, releaseId: number, appSubdir: string, 
   );
 }
 
+export async function hasSource(db: Db, releaseId: number): Promise<boolean> {
+  const r = await db.query('SELECT 1 FROM release_sources WHERE release_id = $1', [releaseId]);
+  return r.rowCount === 1;
+}
+
 /**
  * The source of a ready release, or a DeployError saying why there is none to build from (not
  * ready, failed, pruned, or recorded before sources were kept).

@@ -93,5 +93,13 @@ t.test('a release pushed to node a is built from its source on node b and runs t
   t.ok(running(alpha, 'b', sha2), 'alpha went back to the second release on b');
   t.equal(await pidOf(w.pool, 'alpha'), alpha2, 'and the instance that ran it never stopped');
   t.notOk(existsSync(path.join(b.home, 'releases', sha3)), 'no unchecked build of the third release is left on b');
+
+  // Pushing a ready release again (to retry its rollout) is not rebuilt; a source missing from
+  // the database (a release recorded before sources were kept) is stored then.
+  await w.pool.query('DELETE FROM release_sources WHERE release_id = (SELECT id FROM releases WHERE commit = $1)', [sha3]);
+  const p4 = await w.push();
+  t.match(p4.remote.join('\n'), new RegExp(`release ${sha3.slice(0, 12)} was built before and is ready .*; not rebuilt\nhydra: source: \\d+ KiB`), 'the retried push keeps the missing source');
+  const kept = await w.pool.query('SELECT 1 FROM release_sources s JOIN releases r ON r.id = s.release_id WHERE r.commit = $1', [sha3]);
+  t.equal(kept.rowCount, 1, 'the source is in the database again');
   await waitFor('b to forget the staging directory', () => !existsSync(path.join(b.home, 'releases', `.fetch-${sha3}-${b.proc.pid}`)), 10_000, 100);
 });
