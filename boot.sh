@@ -531,6 +531,8 @@ HYDRA_SERVICE_PORT_BASE=7100
 HYDRA_KEY_PREFIX=$KEY_PREFIX
 # The services reach PostgreSQL through PgBouncer (transaction pooling).
 DATABASE_URL=postgres://hydra:$PG_PASSWORD@127.0.0.1:$PGB_PORT/hydra
+# The daemon's LISTEN connection goes straight to PostgreSQL: transaction pooling breaks LISTEN.
+HYDRA_LISTEN_DATABASE_URL=postgres://hydra:$PG_PASSWORD@127.0.0.1:$PG_PORT/hydra
 REDIS_URL=redis://hydra:$REDIS_PASSWORD@127.0.0.1:$REDIS_PORT
 HYDRA_SERVER_NAME=$SERVER_NAME
 HYDRA_TLS_CERT=$TLS_DIR/node.crt

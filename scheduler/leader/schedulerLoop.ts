@@ -19,6 +19,7 @@ import { listNodes, markDownNodes } from '../registry.js';
 import { stepDeployments } from '../rollout.js';
 import { listServiceSpecs } from '../specs.js';
 import type { StoreRef } from '../store/storeLink.js';
+import type { WakeRef } from '../store/wakeUps.js';
 
 export const SCHEDULER_LEASE = 'scheduler';
 
@@ -37,6 +38,8 @@ export class SchedulerLoop {
   private timer: NodeJS.Timeout | undefined;
   private running = false;
   private inFlight: Promise<void> | undefined;
+  /** A change was notified during a tick: tick again as soon as it ends. */
+  private again = false;
 
   constructor(private readonly options: SchedulerLoopOptions) {
     const pool = options.store.pool;
@@ -66,6 +69,16 @@ export class SchedulerLoop {
     this.elector.start();
   }
 
+  /** Something the leader decides on changed (a notification): tick now if leading. */
+  poke(): void {
+    if (!this.running || !this.elector.isLeader) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    this.schedule(0);
+  }
+
   async stop(): Promise<void> {
     this.running = false;
     clearTimeout(this.timer);
@@ -86,7 +99,9 @@ export class SchedulerLoop {
         })
         .finally(() => {
           this.inFlight = undefined;
-          if (this.elector.isLeader) this.schedule(this.options.tickMs);
+          const soon = this.again;
+          this.again = false;
+          if (this.elector.isLeader) this.schedule(soon ? 0 : this.options.tickMs);
         });
     }, ms);
   }
@@ -115,13 +130,20 @@ export class SchedulerLoop {
   }
 }
 
-export function schedulerChild(options: SchedulerLoopOptions & { id?: string }): ChildSpec {
+export function schedulerChild(options: SchedulerLoopOptions & { id?: string; wake?: WakeRef }): ChildSpec {
   return inProcessChild({
     id: options.id ?? 'scheduler',
     start: async () => {
       const loop = new SchedulerLoop(options);
       loop.start();
-      return { stop: () => loop.stop() };
+      const poke = () => loop.poke();
+      if (options.wake) options.wake.scheduler = poke;
+      return {
+        stop: async () => {
+          if (options.wake?.scheduler === poke) options.wake.scheduler = null;
+          await loop.stop();
+        },
+      };
     },
   });
 }

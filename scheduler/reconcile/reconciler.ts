@@ -16,6 +16,7 @@ import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { desiredFor, reportActual, type ActualReport, type DesiredInstance } from '../placements.js';
 import type { StoreRef } from '../store/storeLink.js';
+import type { WakeRef } from '../store/wakeUps.js';
 import { childIdOf, ReleasePreparing, type BeforeRetire, type HostedInstance, type InstanceRequest, type ServicesHost } from './servicesHost.js';
 
 export interface ReconcilerOptions {
@@ -71,11 +72,26 @@ export class Reconciler {
   /** Set by stop(): a pass under way ends at its next step; tick() works without start() (tests). */
   private stopping = false;
   private inFlight: Promise<void> | undefined;
+  private started = false;
+  /** A change was notified during a pass: run another as soon as it ends. */
+  private again = false;
 
   constructor(private readonly options: ReconcilerOptions) {}
 
   start(): void {
     this.stopping = false;
+    this.started = true;
+    this.schedule(0);
+  }
+
+  /** A change of this node's placements was notified: reconcile now instead of at the next interval. */
+  poke(): void {
+    if (!this.started || this.stopping) return;
+    if (this.inFlight) {
+      this.again = true;
+      return;
+    }
+    clearTimeout(this.timer);
     this.schedule(0);
   }
 
@@ -92,7 +108,9 @@ export class Reconciler {
         .catch((err: unknown) => this.options.log.warn('reconcile failed; retrying', { err }))
         .finally(() => {
           this.inFlight = undefined;
-          this.schedule(this.options.intervalMs);
+          const soon = this.again;
+          this.again = false;
+          this.schedule(soon ? 0 : this.options.intervalMs);
         });
     }, ms);
   }
@@ -209,13 +227,20 @@ export class Reconciler {
   }
 }
 
-export function reconcilerChild(options: ReconcilerOptions & { id?: string }): ChildSpec {
+export function reconcilerChild(options: ReconcilerOptions & { id?: string; wake?: WakeRef }): ChildSpec {
   return inProcessChild({
     id: options.id ?? 'reconciler',
     start: async () => {
       const reconciler = new Reconciler(options);
       reconciler.start();
-      return { stop: () => reconciler.stop() };
+      const poke = () => reconciler.poke();
+      if (options.wake) options.wake.reconciler = poke;
+      return {
+        stop: async () => {
+          if (options.wake?.reconciler === poke) options.wake.reconciler = null;
+          await reconciler.stop();
+        },
+      };
     },
   });
 }

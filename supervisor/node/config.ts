@@ -54,6 +54,11 @@ export interface SchedulerSettings {
   tickMs: number;
   /** HYDRA_RECONCILE_MS: how often the node compares its placements with its tree (default 2000). */
   reconcileMs: number;
+  /**
+   * HYDRA_LISTEN_DATABASE_URL: a direct PostgreSQL URL (not PgBouncer) for LISTEN, so changes
+   * are acted on at once; unset: polling only (every HYDRA_RECONCILE_MS / HYDRA_SCHEDULER_TICK_MS).
+   */
+  listenUrl: string | null;
 }
 
 export const DEFAULTS = {
@@ -186,6 +191,7 @@ function schedulerSettings(env: Env, databaseUrl: string | null): SchedulerSetti
     leaseMs: positive(env, 'HYDRA_LEASE_MS', 10_000, 100),
     tickMs: positive(env, 'HYDRA_SCHEDULER_TICK_MS', 2_000, 50),
     reconcileMs: positive(env, 'HYDRA_RECONCILE_MS', 2_000, 50),
+    listenUrl: url(env, 'HYDRA_LISTEN_DATABASE_URL', ['postgres:', 'postgresql:'], 'postgres://hydra@127.0.0.1:5432/hydra') ?? null,
   };
 }
 

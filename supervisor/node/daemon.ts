@@ -37,6 +37,7 @@ import { schedulerChild } from '../../scheduler/leader/schedulerLoop.js';
 import { storeLinkChild, type StoreRef } from '../../scheduler/store/storeLink.js';
 import type { ChildSpec } from '../types.js';
 import { clientUrl } from './adminHttp.js';
+import { listenerChild, type WakeRef } from '../../scheduler/store/wakeUps.js';
 import { ReleaseLocator } from './releaseLocator.js';
 import { createServicesHost } from './servicesHost.js';
 import { instanceCount, readTopology, SERVICES_DEFAULT_FLAGS, type Topology } from './topology.js';
@@ -135,10 +136,13 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     systemChildren.unshift(
       storeLinkChild({ databaseUrl: config.databaseUrl!, registration, heartbeatMs: settings.heartbeatMs, nodeTimeoutMs: settings.nodeTimeoutMs, store, log: schedLog }),
     );
+    const wake: WakeRef = { reconciler: null, scheduler: null };
     systemChildren.push(
-      reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, log: log.child({ component: 'reconciler' }), ...(beforeRetire ? { beforeRetire } : {}) }),
-      schedulerChild({ nodeId: config.nodeId, store, leaseMs: settings.leaseMs, tickMs: settings.tickMs, nodeTimeoutMs: settings.nodeTimeoutMs, log: schedLog }),
+      reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, wake, log: log.child({ component: 'reconciler' }), ...(beforeRetire ? { beforeRetire } : {}) }),
+      schedulerChild({ nodeId: config.nodeId, store, leaseMs: settings.leaseMs, tickMs: settings.tickMs, nodeTimeoutMs: settings.nodeTimeoutMs, wake, log: schedLog }),
     );
+    if (settings.listenUrl) systemChildren.push(listenerChild({ nodeId: config.nodeId, url: settings.listenUrl, wake, log: schedLog }));
+    else schedLog.info('HYDRA_LISTEN_DATABASE_URL is not set: changes are picked up by polling only', { reconcileMs: settings.reconcileMs, tickMs: settings.tickMs });
   }
   if (config.nginx) {
     // Last in `system` (rest_for_one): a watcher restart restarts nothing else.

@@ -43,7 +43,7 @@ export interface Fleet {
   redis: TestRedis;
   nodes: Map<string, FleetNode>;
   /** `home`: the node's HYDRA_HOME (default a new temporary one), e.g. a deploy world's, to be the node pushes go to. */
-  start(id: string, options?: { labels?: string; capacity?: string; home?: string }): Promise<FleetNode>;
+  start(id: string, options?: { labels?: string; capacity?: string; home?: string; env?: Record<string, string> }): Promise<FleetNode>;
   kill(id: string): Promise<void>;
   /** The node holding the scheduler lease (unexpired), or null. */
   leader(): Promise<{ holder: string; epoch: number } | null>;
@@ -95,7 +95,10 @@ export async function startFleet(t: Test, options: { databaseUrl?: (direct: stri
         HYDRA_SCHEDULER_TICK_MS: String(TIMING.tickMs),
         HYDRA_RECONCILE_MS: String(TIMING.reconcileMs),
         HYDRA_NODE_CAPACITY: o.capacity ?? 'cpu=4,memoryMb=4096',
+        // LISTEN straight to PostgreSQL, even when DATABASE_URL goes through PgBouncer (as boot.sh sets it up).
+        HYDRA_LISTEN_DATABASE_URL: db.url,
         ...(o.labels ? { HYDRA_NODE_LABELS: o.labels } : {}),
+        ...o.env,
       };
       let out = '';
       const proc = spawn('env', ['-u', 'NODE_OPTIONS', HYDRA, 'node', 'start'], { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });

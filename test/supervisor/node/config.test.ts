@@ -83,16 +83,17 @@ for (const [variable, value, expected] of BAD) {
 t.test('scheduled mode: settings, defaults, and each bad value named', async (t) => {
   t.equal(loadNodeConfig({ HYDRA_HOME: '/h' }).scheduler, null, 'standalone by default');
   const db = 'postgres://u@db:6432/hydra';
-  const c = loadNodeConfig({ HYDRA_HOME: '/h', HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_NODE_LABELS: 'site=north, rack=r1', HYDRA_NODE_CAPACITY: 'cpu=2,memoryMb=1024,gpu=1', HYDRA_HEARTBEAT_MS: '500', HYDRA_NODE_TIMEOUT_MS: '3000', HYDRA_LEASE_MS: '4000', HYDRA_SCHEDULER_TICK_MS: '700', HYDRA_RECONCILE_MS: '800', HYDRA_NODE_ADDRESS: 'https://n1.example.net' });
-  t.same(c.scheduler, { labels: { site: 'north', rack: 'r1' }, capacity: { cpu: 2, memoryMb: 1024, gpu: 1 }, address: 'https://n1.example.net', heartbeatMs: 500, nodeTimeoutMs: 3000, leaseMs: 4000, tickMs: 700, reconcileMs: 800 });
+  const c = loadNodeConfig({ HYDRA_HOME: '/h', HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_NODE_LABELS: 'site=north, rack=r1', HYDRA_NODE_CAPACITY: 'cpu=2,memoryMb=1024,gpu=1', HYDRA_HEARTBEAT_MS: '500', HYDRA_NODE_TIMEOUT_MS: '3000', HYDRA_LEASE_MS: '4000', HYDRA_SCHEDULER_TICK_MS: '700', HYDRA_RECONCILE_MS: '800', HYDRA_NODE_ADDRESS: 'https://n1.example.net', HYDRA_LISTEN_DATABASE_URL: 'postgres://u@db:5432/hydra' });
+  t.same(c.scheduler, { labels: { site: 'north', rack: 'r1' }, capacity: { cpu: 2, memoryMb: 1024, gpu: 1 }, address: 'https://n1.example.net', heartbeatMs: 500, nodeTimeoutMs: 3000, leaseMs: 4000, tickMs: 700, reconcileMs: 800, listenUrl: 'postgres://u@db:5432/hydra' });
   const d = loadNodeConfig({ HYDRA_HOME: '/h', HYDRA_MODE: 'scheduled', DATABASE_URL: db });
-  t.match(d.scheduler, { labels: {}, capacity: { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }, address: null, heartbeatMs: 2000, nodeTimeoutMs: 10000, leaseMs: 10000 });
+  t.match(d.scheduler, { labels: {}, capacity: { cpu: os.availableParallelism(), memoryMb: Math.floor(os.totalmem() / 2 ** 20) }, address: null, heartbeatMs: 2000, nodeTimeoutMs: 10000, leaseMs: 10000, listenUrl: null });
   const bad: [Record<string, string>, RegExp][] = [
     [{ HYDRA_MODE: 'cluster' }, /^HYDRA_MODE: 'cluster' is not a mode; expected standalone or scheduled/],
     [{ HYDRA_MODE: 'scheduled' }, /^DATABASE_URL: is not set, and HYDRA_MODE=scheduled needs the scheduler database/],
     [{ HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_NODE_LABELS: 'site' }, /^HYDRA_NODE_LABELS: 'site' in 'site' is not key=value/],
     [{ HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_NODE_CAPACITY: 'cpu=lots' }, /^HYDRA_NODE_CAPACITY: cpu=lots is invalid/],
     [{ HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_HEARTBEAT_MS: '1s' }, /^HYDRA_HEARTBEAT_MS: '1s' is invalid/],
+    [{ HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_LISTEN_DATABASE_URL: 'redis://x' }, /^HYDRA_LISTEN_DATABASE_URL: 'redis:\/\/x' /],
     [{ HYDRA_MODE: 'scheduled', DATABASE_URL: db, HYDRA_HEARTBEAT_MS: '5000', HYDRA_NODE_TIMEOUT_MS: '4000' }, /^HYDRA_NODE_TIMEOUT_MS: 4000 is invalid; expected more than HYDRA_HEARTBEAT_MS/],
   ];
   for (const [env, message] of bad) t.throws(() => loadNodeConfig({ HYDRA_HOME: '/h', ...env }), { name: 'ConfigError', message }, JSON.stringify(env));

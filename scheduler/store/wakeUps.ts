@@ -1,0 +1,48 @@
+/**
+ * Wake-ups on the node: the `listener` child of `system` holds the LISTEN connection
+ * (notifyListener.ts) and pokes the reconciler when this node's placements changed and the
+ * scheduler loop when something the leader decides on changed. The reconciler and the scheduler
+ * put their poke into the WakeRef when they start and take it out when they stop, so a restarted
+ * one is reached without restarting the listener.
+ */
+import type { Logger } from '../../supervisor/log.js';
+import { inProcessChild } from '../../supervisor/inProcessChild.js';
+import type { ChildSpec } from '../../supervisor/types.js';
+import { NotifyListener } from './notifyListener.js';
+
+export const PLACEMENTS_CHANNEL = 'hydra_placements';
+export const SCHEDULER_CHANNEL = 'hydra_scheduler';
+
+export interface WakeRef {
+  reconciler: (() => void) | null;
+  scheduler: (() => void) | null;
+}
+
+export interface ListenerOptions {
+  nodeId: string;
+  /** A direct PostgreSQL URL (not PgBouncer). */
+  url: string;
+  wake: WakeRef;
+  log: Logger;
+}
+
+export function listenerChild(options: ListenerOptions & { id?: string }): ChildSpec {
+  return inProcessChild({
+    id: options.id ?? 'listener',
+    start: async () => {
+      const { wake, nodeId } = options;
+      const listener = new NotifyListener({
+        url: options.url,
+        channels: [PLACEMENTS_CHANNEL, SCHEDULER_CHANNEL],
+        applicationName: `hydra-listen ${nodeId}`.slice(0, 63),
+        log: options.log,
+        onNotify: (channel, payload) => {
+          if (channel === PLACEMENTS_CHANNEL && (payload === null || payload === nodeId)) wake.reconciler?.();
+          else if (channel === SCHEDULER_CHANNEL) wake.scheduler?.();
+        },
+      });
+      listener.start();
+      return { stop: () => listener.stop() };
+    },
+  });
+}
