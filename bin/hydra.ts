@@ -3,6 +3,7 @@
  * help and the version; unknown commands and options are usage errors (exit 2).
  */
 import { readFileSync } from 'node:fs';
+import { deadLetterCommands } from '../channels/cli/deadLetterCommands.js';
 import { nginxCommands } from '../nginx/cli.js';
 import { pgbouncerCommands } from '../pgbouncer/cli.js';
 import { dbCommands } from '../scheduler/cli/dbCommands.js';
@@ -13,7 +14,7 @@ import { nodeCommands } from '../supervisor/node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands];
+const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands, ...deadLetterCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

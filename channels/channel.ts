@@ -23,6 +23,11 @@ export interface ChannelOptions {
 }
 
 const NAME_PATTERN = /^[a-z][a-z0-9_.-]{0,127}$/;
+
+/** Whether `name` can name a channel (lower case letters, digits, '.', '_', '-'; starting with a letter). */
+export function isChannelName(name: string): boolean {
+  return NAME_PATTERN.test(name);
+}
 const BACKPRESSURE_POLL_MS = 25;
 /** Even when far below the mark, look at the real backlog this often (other producers add to it). */
 const BACKLOG_RECHECK_MS = 250;
@@ -124,8 +129,52 @@ export class Channel {
     return this.highWaterMark === Infinity ? 0 : this.transport.trimToLength(this.name, this.highWaterMark);
   }
 
+  // ---- dead letters (docs/channels.md, "Dead letters: list, replay, discard") ---------------
+
+  /** The newest `count` dead letters, oldest first. */
   deadLetters(count = 100): Promise<DeadLetter[]> {
     return this.transport.deadLetters(this.name, count);
+  }
+
+  /** Up to `count` dead letters after `afterId` (exclusive), oldest first: page with the last id of the previous page. */
+  deadLettersAfter(afterId = '0-0', count = 100): Promise<DeadLetter[]> {
+    return this.transport.deadLettersAfter(this.name, afterId, count);
+  }
+
+  deadLetterCount(): Promise<number> {
+    return this.transport.deadLetterCount(this.name);
+  }
+
+  /** One dead letter by its id; null when it is not (or no longer) there. */
+  readDeadLetter(deadId: string): Promise<DeadLetter | null> {
+    return this.transport.readDeadLetter(this.name, deadId);
+  }
+
+  /**
+   * Puts a dead letter back into the channel, once the bug that killed it is fixed: its entry,
+   * exactly as written (type, v, ts, key, body), is appended under a new id, and the dead letter
+   * is deleted in the same atomic step. Every group of the channel receives it again (consumers
+   * are idempotent). Returns the new id, or false when the dead letter is gone already (replayed
+   * or discarded before): nothing is published then.
+   *
+   * Backpressure as for publish: it waits while the backlog is at or over the high-water mark,
+   * and after `maxPublishWaitMs` fails with a ChannelError; the dead letter stays where it is.
+   */
+  async replayDeadLetter(deadId: string): Promise<string | false> {
+    try {
+      await this.waitForRoom();
+    } catch (err) {
+      if (!(err instanceof ChannelError)) throw err;
+      throw new ChannelError(this.name, `dead letter ${deadId} not replayed (it stays in the dead-letter stream): ${err.message.replace(/^channel '[^']*': /, '')}`, { cause: err });
+    }
+    const id = await this.transport.replayDeadLetter(this.name, deadId);
+    if (id !== false) this.appended(1);
+    return id;
+  }
+
+  /** Deletes a dead letter without publishing it; false when it is gone already. */
+  discardDeadLetter(deadId: string): Promise<boolean> {
+    return this.transport.discardDeadLetter(this.name, deadId);
   }
 
   private trimmedAt = Date.now();

@@ -1,7 +1,7 @@
 /**
  * The channel layer's public surface. Services and the runtime import from here only.
  */
-export { Channel, type ChannelOptions } from './channel.js';
+export { Channel, isChannelName, type ChannelOptions } from './channel.js';
 export { Consumer, type ConsumeOptions, type ConsumerStats, type Handler, type HandlerContext } from './consumer.js';
 export { type Envelope, type OutgoingMessage, type EntryFields, parseTypeRef, encodeMessage, decodeEntry } from './envelope.js';
 export { ChannelError, EnvelopeError, UpcastError, reasonOf } from './errors.js';

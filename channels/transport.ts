@@ -66,6 +66,21 @@ export interface Transport {
   trimToLength(channel: string, maxLen: number): Promise<number>;
   /** The newest `count` dead letters of the channel, oldest first. */
   deadLetters(channel: string, count: number): Promise<DeadLetter[]>;
+  /** Up to `count` dead letters with ids after `afterId` (exclusive; '0-0' = from the first), oldest first: for paging. */
+  deadLettersAfter(channel: string, afterId: string, count: number): Promise<DeadLetter[]>;
+  /** How many dead letters the channel holds. */
+  deadLetterCount(channel: string): Promise<number>;
+  /** One dead letter by its id, or null when there is none (never was, or replayed or discarded since). */
+  readDeadLetter(channel: string, deadId: string): Promise<DeadLetter | null>;
+  /**
+   * Puts a dead letter back: appends the entry it holds (its fields exactly as written, under a
+   * new id) to the channel and deletes the dead letter, in one atomic step that appends only if
+   * the dead letter was still there. So a crash or a resent call can neither publish it twice nor
+   * lose it. Returns the new entry id, or false when the dead letter was not there.
+   */
+  replayDeadLetter(channel: string, deadId: string): Promise<string | false>;
+  /** Deletes a dead letter without publishing it; false when it was not there. */
+  discardDeadLetter(channel: string, deadId: string): Promise<boolean>;
   /** A handle for one consumer of one group. */
   cursor(channel: string, group: string, consumer: string): GroupCursor;
   /** Closes connections; cursors opened from this transport stop working. */

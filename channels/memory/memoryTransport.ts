@@ -81,16 +81,48 @@ export class MemoryTransport implements Transport, CursorHost {
   async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
     const db = this.db.check(channel);
     if (!(count > 0)) return []; // as XREVRANGE COUNT 0
-    const rows = db.all<DeadLetterRow>(SQL.newestDeadLetters, [channel, Math.floor(count)]);
-    return rows.reverse().map((r) => ({
-      id: formatId(r.ms, r.seq),
-      originalId: r.original_id,
-      group: r.grp,
-      consumer: r.consumer,
-      deliveries: r.deliveries,
-      error: r.error,
-      fields: JSON.parse(r.fields) as EntryFields,
-    }));
+    return db.all<DeadLetterRow>(SQL.newestDeadLetters, [channel, Math.floor(count)]).reverse().map(toDeadLetter);
+  }
+
+  async deadLettersAfter(channel: string, afterId: string, count: number): Promise<DeadLetter[]> {
+    const db = this.db.check(channel);
+    const after = toStreamId(channel, afterId);
+    if (!(count > 0)) return [];
+    return db.all<DeadLetterRow>(SQL.deadLettersAfter, [channel, after.ms, after.seq, Math.floor(count)]).map(toDeadLetter);
+  }
+
+  async deadLetterCount(channel: string): Promise<number> {
+    return this.db.check(channel).get<{ n: number }>(SQL.countDeadLetters, [channel])?.n ?? 0;
+  }
+
+  async readDeadLetter(channel: string, deadId: string): Promise<DeadLetter | null> {
+    const db = this.db.check(channel);
+    const { ms, seq } = toStreamId(channel, deadId);
+    const row = db.get<DeadLetterRow>(SQL.deadLetter, [channel, ms, seq]);
+    return row ? toDeadLetter(row) : null;
+  }
+
+  async replayDeadLetter(channel: string, deadId: string): Promise<string | false> {
+    const db = this.db.check(channel);
+    const { ms, seq } = toStreamId(channel, deadId);
+    // One transaction: the dead letter goes exactly when its entry is appended (sql.js is
+    // synchronous, so nothing else in the process runs in between either).
+    const id = db.transaction(() => {
+      const row = db.get<DeadLetterRow>(SQL.deadLetter, [channel, ms, seq]);
+      if (!row) return false;
+      const fields = JSON.parse(row.fields) as EntryFields;
+      if (Object.keys(fields).length === 0) throw new ChannelError(channel, `dead letter ${deadId} holds no entry fields, so there is nothing to replay; discard it instead`);
+      db.run(SQL.deleteDeadLetter, [channel, ms, seq]);
+      return this.insertEntries(channel, [fields])[0]!;
+    });
+    if (id !== false) this.wake(channel);
+    return id;
+  }
+
+  async discardDeadLetter(channel: string, deadId: string): Promise<boolean> {
+    const db = this.db.check(channel);
+    const { ms, seq } = toStreamId(channel, deadId);
+    return db.run(SQL.deleteDeadLetter, [channel, ms, seq]) > 0;
   }
 
   cursor(channel: string, group: string, consumer: string): GroupCursor {
@@ -156,6 +188,18 @@ export class MemoryTransport implements Transport, CursorHost {
     if (!gen) map.set(channel, (gen = new MonotonicIds()));
     return gen;
   }
+}
+
+function toDeadLetter(r: DeadLetterRow): DeadLetter {
+  return {
+    id: formatId(r.ms, r.seq),
+    originalId: r.original_id,
+    group: r.grp,
+    consumer: r.consumer,
+    deliveries: r.deliveries,
+    error: r.error,
+    fields: JSON.parse(r.fields) as EntryFields,
+  };
 }
 
 function before(a: StreamId, b: StreamId): boolean {

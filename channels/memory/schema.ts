@@ -66,4 +66,10 @@ export const SQL = {
     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
   newestDeadLetters: `SELECT ms, seq, original_id, grp, consumer, deliveries, error, fields FROM dead_letters
     WHERE channel = ? ORDER BY ms DESC, seq DESC LIMIT ?`,
+  deadLettersAfter: `SELECT ms, seq, original_id, grp, consumer, deliveries, error, fields FROM dead_letters
+    WHERE channel = ? AND (ms, seq) > (?, ?) ORDER BY ms, seq LIMIT ?`,
+  deadLetter: `SELECT ms, seq, original_id, grp, consumer, deliveries, error, fields FROM dead_letters
+    WHERE channel = ? AND ms = ? AND seq = ?`,
+  countDeadLetters: 'SELECT COUNT(*) AS n FROM dead_letters WHERE channel = ?',
+  deleteDeadLetter: 'DELETE FROM dead_letters WHERE channel = ? AND ms = ? AND seq = ?',
 } as const;

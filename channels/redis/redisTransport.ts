@@ -7,6 +7,7 @@ import { ChannelError } from '../errors.js';
 import type { EntryFields } from '../envelope.js';
 import { nextStreamId, compareStreamIds } from '../streamId.js';
 import type { DeadLetter, GroupCursor, GroupState, Transport } from '../transport.js';
+import * as dead from './deadLetters.js';
 import { oldestPending, readGroups } from './groupInfo.js';
 import { RedisCursor } from './redisCursor.js';
 import { quitOrDrop } from './quitOrDrop.js';
@@ -84,20 +85,32 @@ class RedisTransport implements Transport {
 
   async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
     this.assertOpen(channel);
-    const rows = (await this.redis.xrevrange(this.deadKey(channel), '+', '-', 'COUNT', count)) as Array<[string, string[]]>;
-    return rows.reverse().map(([id, flat]) => {
-      const f: Record<string, string> = {};
-      for (let i = 0; i + 1 < flat.length; i += 2) f[flat[i]!] = flat[i + 1]!;
-      return {
-        id,
-        originalId: f.originalId ?? '',
-        group: f.group ?? '',
-        consumer: f.consumer ?? '',
-        deliveries: Number(f.deliveries ?? 0),
-        error: f.error ?? '',
-        fields: JSON.parse(f.fields ?? '{}') as EntryFields,
-      };
-    });
+    return dead.newestDeadLetters(this.redis, this.deadKeys(channel), count);
+  }
+
+  async deadLettersAfter(channel: string, afterId: string, count: number): Promise<DeadLetter[]> {
+    this.assertOpen(channel);
+    return dead.deadLettersAfter(this.redis, this.deadKeys(channel), afterId, count);
+  }
+
+  async deadLetterCount(channel: string): Promise<number> {
+    this.assertOpen(channel);
+    return dead.deadLetterCount(this.redis, this.deadKeys(channel));
+  }
+
+  async readDeadLetter(channel: string, deadId: string): Promise<DeadLetter | null> {
+    this.assertOpen(channel);
+    return dead.readDeadLetter(this.redis, this.deadKeys(channel), deadId);
+  }
+
+  async replayDeadLetter(channel: string, deadId: string): Promise<string | false> {
+    this.assertOpen(channel);
+    return dead.replayDeadLetter(this.redis, this.deadKeys(channel), deadId);
+  }
+
+  async discardDeadLetter(channel: string, deadId: string): Promise<boolean> {
+    this.assertOpen(channel);
+    return dead.discardDeadLetter(this.redis, this.deadKeys(channel), deadId);
   }
 
   cursor(channel: string, group: string, consumer: string): GroupCursor {
@@ -120,6 +133,10 @@ class RedisTransport implements Transport {
 
   private deadKey(channel: string): string {
     return `${this.prefix}${channel}:dead`;
+  }
+
+  private deadKeys(channel: string): dead.DeadKeys {
+    return { channel, key: this.key(channel), deadKey: this.deadKey(channel) };
   }
 
   private assertOpen(channel: string): void {
