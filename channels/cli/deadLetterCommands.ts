@@ -11,7 +11,8 @@ import { isChannelName, type Channel } from '../channel.js';
 import { compareStreamIds } from '../streamId.js';
 import type { DeadLetter } from '../transport.js';
 import { withRedisChannel } from './redisFromEnv.js';
-import { formatTime, oneLine, plural, renderTable } from './render.js';
+import { formatTime, plural, renderTable } from '../../bin/table.js';
+import { oneLine } from './render.js';
 
 const USAGE = {
   dead: 'hydra channel dead <channel> [--limit N] [--json]',

@@ -8,7 +8,7 @@ import { listDeployments, rollback, startDeployment, type Deployment } from '../
 import { getServiceSpec } from '../specs.js';
 import { withDatabase } from './database.js';
 import { cliActor, joinNegativeValues, wholeNumber } from './options.js';
-import { formatTime, orDash, plural, print, renderTable, shortCommit } from './table.js';
+import { formatTime, orDash, plural, print, renderTable, shortCommit } from '../../bin/table.js';
 
 const DEFAULT_LIMIT = 20;
 

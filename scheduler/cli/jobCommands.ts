@@ -11,7 +11,7 @@ import { JobDefinitionError } from '../cron/errors.js';
 import { defineJob, getJob, listJobs, removeJob, type Job, type JobRun, type JobTarget } from '../cron/jobs.js';
 import { withDatabase } from './database.js';
 import { cliActor, joinNegativeValues, jsonValue, wholeNumber } from './options.js';
-import { formatTime, orDash, plural, print, renderTable } from './table.js';
+import { formatTime, orDash, plural, print, renderTable } from '../../bin/table.js';
 
 /** An argv as a shell would need it typed: plain words as is, anything else JSON-quoted. */
 function argvText(argv: string[]): string {

@@ -10,7 +10,7 @@ import { listServiceSpecs } from '../specs.js';
 import { withDatabase } from './database.js';
 import { cliActor } from './options.js';
 import { instanceName, readSnapshot, reservedByNode, type Reserved } from './snapshot.js';
-import { formatNumber, formatPairs, orDash, plural, print, renderTable } from './table.js';
+import { formatNumber, formatPairs, orDash, plural, print, renderTable } from '../../bin/table.js';
 
 /** `cpu 1.5/4, memory 512/8192 MB`: reserved/declared; a resource a node does not declare is unlimited. */
 function capacityText(capacity: Record<string, number>, reserved: Reserved): string {

@@ -18,7 +18,7 @@ import { withDatabase } from './database.js';
 import { cliActor, decimal, joinNegativeValues, keyValues, wholeNumber } from './options.js';
 import { findReadyRelease, releaseCommits } from './releases.js';
 import { instanceName, readSnapshot, type Snapshot } from './snapshot.js';
-import { formatNumber, formatPairs, orDash, print, renderTable, shortCommit } from './table.js';
+import { formatNumber, formatPairs, orDash, print, renderTable, shortCommit } from '../../bin/table.js';
 
 const USAGE =
   'hydra scheduler place <service> [--instances N] [--constraint KEY=VALUE]... [--pin NODE] [--cpu CORES] [--memory MB] ' +

@@ -11,7 +11,7 @@ import type { Placement } from '../types.js';
 import { withDatabase } from './database.js';
 import { releaseCommits } from './releases.js';
 import { actualOf, instanceName, readSnapshot } from './snapshot.js';
-import { formatNumber, formatPairs, orDash, plural, print, renderTable, shortCommit } from './table.js';
+import { formatNumber, formatPairs, orDash, plural, print, renderTable, shortCommit } from '../../bin/table.js';
 
 const services: Command = {
   path: ['scheduler', 'services'],

@@ -6,7 +6,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
 import { withDatabase } from '../../scheduler/cli/database.js';
-import { formatTime, orDash, print, renderTable, shortCommit } from '../../scheduler/cli/table.js';
+import { formatTime, orDash, print, renderTable, shortCommit } from '../../bin/table.js';
 import { hookRepo } from './buildEnv.js';
 import { RECEIVE_OPTIONS, RECEIVE_USAGE, deployPaths, receiveArgs, receiveSettings } from './config.js';
 import { initRepo } from './initRepo.js';

@@ -1,5 +1,5 @@
 /**
- * People output of the `hydra scheduler …` commands: aligned columns (the layout of `hydra node
+ * People output of the CLI commands (scheduler, deploy, channel…): aligned columns (the layout of `hydra node
  * tree`: two spaces between columns, the last one not padded, widths counted in characters so
  * `→` or `…` do not shift a column), the cell formats they share, and the one place that
  * chooses between the table and the `--json` document.
