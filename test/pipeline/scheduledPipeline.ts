@@ -81,6 +81,8 @@ export async function scheduledPipeline(t: Teardown, options: ScheduledPipelineO
     REDIS_URL: redis.url,
     HYDRA_KEY_PREFIX: redis.prefix,
     DATABASE_URL: options.nodeDatabaseUrl?.(db.url) ?? db.url,
+    // As boot.sh sets a node up; through the chaos tests' proxy too, so a PostgreSQL cut cuts LISTEN.
+    HYDRA_LISTEN_DATABASE_URL: options.nodeDatabaseUrl?.(db.url) ?? db.url,
     HYDRA_HEARTBEAT_MS: '500',
     HYDRA_NODE_TIMEOUT_MS: '5000',
     HYDRA_LEASE_MS: '3000',
