@@ -12,6 +12,9 @@ import type { WebSocket } from 'ws';
 import type { Envelope } from '../channels/index.js';
 import { parseTypeRef } from '../channels/envelope.js';
 import { SpecError } from './errors.js';
+import { paramsProblem, type ParamSpec } from './functionParams.js';
+
+export type { ParamSpec, ParamType } from './functionParams.js';
 import type { Logger } from './log.js';
 
 // ---- types -------------------------------------------------------------------------------
@@ -60,6 +63,17 @@ export interface UpcasterStep {
 }
 
 export type ServiceFunction = (args: Record<string, unknown>, ctx: ServiceContext) => unknown;
+
+/**
+ * A function with typed parameters: it runs only with arguments that fit `params` (unknown,
+ * missing or mistyped ones answer 400 naming the parameter), defaults filled in; `GET
+ * /_hydra/functions` lists them. See functionParams.ts.
+ */
+export interface TypedServiceFunction {
+  params: Record<string, ParamSpec>;
+  description?: string;
+  run: ServiceFunction;
+}
 
 export interface ServiceHealth {
   healthy: boolean;
@@ -119,9 +133,10 @@ export interface ServiceManifest {
   /**
    * Functions the scheduler's cron jobs (and operators) can call: `POST /_hydra/functions/<name>`
    * on the instance with `{ "args": {…} }`, answered `{ "result": … }`. A throw answers 500 with
-   * the message (an HttpError its own status).
+   * the message (an HttpError its own status). `{ params, run }` declares typed parameters with
+   * defaults, checked before `run` is called.
    */
-  functions?: Record<string, ServiceFunction>;
+  functions?: Record<string, ServiceFunction | TypedServiceFunction>;
   /**
    * Converters between versions of the message types this service reads, registered by the
    * runtime for its channels before any consumer starts. Declared here (not registered from the
@@ -253,7 +268,14 @@ function functions(value: unknown): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SpecError('functions', value, 'an object of name → async (args, ctx) => result');
   for (const [name, fn] of Object.entries(value)) {
     if (!/^[A-Za-z][A-Za-z0-9_-]{0,62}$/.test(name)) throw new SpecError(`functions.${name}`, name, 'a function name of letters, digits, _ and -, starting with a letter');
-    if (typeof fn !== 'function') throw new SpecError(`functions.${name}`, fn, 'a function (args, ctx) => result');
+    if (typeof fn === 'function') continue;
+    if (fn === null || typeof fn !== 'object' || Array.isArray(fn)) throw new SpecError(`functions.${name}`, fn, 'a function (args, ctx) => result, or { params, run }');
+    const typed = fn as Record<string, unknown>;
+    for (const key of Object.keys(typed)) if (!['params', 'description', 'run'].includes(key)) throw new SpecError(`functions.${name}.${key}`, typed[key], 'no such field (params, description, run)');
+    if (typeof typed.run !== 'function') throw new SpecError(`functions.${name}.run`, typed.run, 'a function (args, ctx) => result');
+    if (typed.description !== undefined && typeof typed.description !== 'string') throw new SpecError(`functions.${name}.description`, typed.description, 'a string');
+    const problem = paramsProblem(typed.params);
+    if (problem) throw new SpecError(`functions.${name}.${problem[0]}`, problem[1], problem[2]);
   }
 }
 

@@ -11,6 +11,7 @@ import type { WebSocketServer } from 'ws';
 import { reasonOf } from '../../channels/errors.js';
 import type { Logger } from '../log.js';
 import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from '../sdk.js';
+import { ArgumentsError, bindArguments, type ParamSpec } from '../functionParams.js';
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 /** Largest WebSocket message accepted; a bigger one closes the connection (1009). */
@@ -49,7 +50,7 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       return send(res, health.healthy ? 200 : 503, { ...health, service: ctx.service, version: ctx.version, instance: ctx.instance });
     }
     options.onRequest();
-    if (url.pathname.startsWith(FUNCTIONS_PREFIX)) return callFunction(raw, res, url.pathname.slice(FUNCTIONS_PREFIX.length), method);
+    if (url.pathname === FUNCTIONS_PREFIX.slice(0, -1) || url.pathname.startsWith(FUNCTIONS_PREFIX)) return callFunction(raw, res, url.pathname.slice(FUNCTIONS_PREFIX.length), method);
     if (url.pathname !== mount && !url.pathname.startsWith(`${mount}/`)) return send(res, 404, { error: `no route ${method} ${url.pathname}; this service serves under ${mount}/` });
     const path = url.pathname.slice(mount.length).replace(/\/+$/, '') || '/';
     const segments = splitPath(path);
@@ -89,6 +90,13 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
   };
 
   const callFunction = async (raw: IncomingMessage, res: ServerResponse, name: string, method: string): Promise<void> => {
+    if (name === '') {
+      if (method !== 'GET') {
+        res.setHeader('allow', 'GET');
+        return send(res, 405, { error: `the function list is read with GET, not ${method}` });
+      }
+      return send(res, 200, { service: ctx.service, version: ctx.version, functions: describeFunctions(manifest.functions ?? {}) });
+    }
     const fn = Object.hasOwn(manifest.functions ?? {}, name) ? manifest.functions![name] : undefined;
     if (!fn) return send(res, 404, { error: `no function '${name}' in service ${ctx.service} (functions: ${Object.keys(manifest.functions ?? {}).join(', ') || 'none'})` });
     if (method !== 'POST') {
@@ -106,7 +114,18 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       }
     }
     if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new HttpError(400, 'args must be a JSON object');
-    const result = await fn(args as Record<string, unknown>, ctx);
+    let result: unknown;
+    if (typeof fn === 'function') result = await fn(args as Record<string, unknown>, ctx);
+    else {
+      let bound: Record<string, unknown>;
+      try {
+        bound = bindArguments(name, fn.params, args as Record<string, unknown>);
+      } catch (err) {
+        if (err instanceof ArgumentsError) throw new HttpError(400, `${name}: ${err.message}`);
+        throw err;
+      }
+      result = await fn.run(bound, ctx);
+    }
     send(res, 200, { result: result ?? null });
   };
 
@@ -120,6 +139,11 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
   });
   serveUpgrades(server, options, mount);
   return server;
+}
+
+/** What `GET /_hydra/functions` answers: each function with its parameters (plain functions take any object). */
+function describeFunctions(fns: NonNullable<ServiceManifest['functions']>): Array<{ name: string; description: string | null; params: Record<string, ParamSpec> | null }> {
+  return Object.entries(fns).map(([name, fn]) => (typeof fn === 'function' ? { name, description: null, params: null } : { name, description: fn.description ?? null, params: fn.params }));
 }
 
 /**

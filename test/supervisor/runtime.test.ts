@@ -194,3 +194,32 @@ t.test("exits when its parent's IPC channel closes", async (t) => {
   t.same(await svc.exited, { code: EXIT_SUPERVISOR_GONE, signal: null });
   t.ok(Date.now() - started < 2_000, `gone in ${Date.now() - started} ms`);
 });
+
+t.test('functions with typed parameters: defaults filled, bad arguments refused naming them, listed', async (t) => {
+  const r = await testRedis(t);
+  const svc = startService(t, fixture('functionsService.ts'), redisEnv(r));
+  const { port } = await svc.message('ready');
+  const call = async (name: string, args?: unknown, method = 'POST') => {
+    const res = await fetch(`http://127.0.0.1:${port}/_hydra/functions/${name}`, { method, ...(method === 'POST' ? { body: JSON.stringify(args === undefined ? {} : { args }) } : {}) });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  t.same(await call('compact', { site: 3 }), { status: 200, body: { result: { got: { site: 3, keep: 100, dryRun: false, tags: [] } } } }, 'defaults filled in, the optional one left out');
+  t.same(await call('compact', { site: 3, keep: 5, note: 'x', tags: ['a'] }), { status: 200, body: { result: { got: { site: 3, keep: 5, dryRun: false, tags: ['a'], note: 'x' } } } });
+  t.same(await call('compact', {}), { status: 400, body: { error: "compact: argument 'site' is missing (an integer)" } });
+  t.same(await call('compact', { site: 'north', keep: 1.5, extra: 1 }), {
+    status: 400,
+    body: { error: `compact: unknown argument 'extra' (compact takes site, keep, dryRun, tags, note); argument 'site': expected an integer, got "north"; argument 'keep': expected an integer, got 1.5` },
+  });
+  t.same(await call('echo', { anything: [1] }), { status: 200, body: { result: { anything: [1] } } }, 'a plain function takes any object');
+  const list = await fetch(`http://127.0.0.1:${port}/_hydra/functions`);
+  t.same(await list.json(), {
+    service: 'tools',
+    version: '1.0.0',
+    functions: [
+      { name: 'compact', description: 'keeps the newest entries of a site', params: { site: { type: 'integer', description: 'site id' }, keep: { type: 'integer', default: 100 }, dryRun: { type: 'boolean', default: false }, tags: { type: 'array', default: [] }, note: { type: 'string', required: false } } },
+      { name: 'echo', description: null, params: null },
+    ],
+  });
+  t.equal((await call('', undefined, 'POST')).status, 405, 'the list is read with GET');
+});
+
