@@ -137,6 +137,8 @@ CREATE TABLE jobs (
   target      jsonb       NOT NULL,
   enabled     boolean     NOT NULL DEFAULT true,
   timeout_ms  integer     NOT NULL DEFAULT 60000 CHECK (timeout_ms > 0),
+  -- A tick while a run is still going: 'forbid' records it as 'skipped', 'allow' runs it too.
+  concurrency text        NOT NULL DEFAULT 'forbid' CHECK (concurrency IN ('allow', 'forbid')),
   created_at  timestamptz NOT NULL DEFAULT now(),
   updated_at  timestamptz NOT NULL DEFAULT now()
 );
@@ -148,13 +150,16 @@ CREATE TABLE job_runs (
   scheduled_for timestamptz NOT NULL,
   leader_epoch  bigint      NOT NULL,
   node_id       text,
-  state         text        NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed')),
+  -- 'skipped': a tick of a 'forbid' job not run because another run was still going.
+  state         text        NOT NULL DEFAULT 'running' CHECK (state IN ('running', 'succeeded', 'failed', 'skipped')),
   result        jsonb,
   error         text,
   started_at    timestamptz NOT NULL DEFAULT now(),
   finished_at   timestamptz,
   UNIQUE (job_name, scheduled_for)
 );
+-- The runs still going: every claim of a 'forbid' job looks for them.
+CREATE INDEX job_runs_running_idx ON job_runs (job_name, started_at) WHERE state = 'running';
 
 -- Leader leases. The row is never deleted: epoch only grows, so a token once superseded can
 -- never become valid again (deleting the row would restart it at 1).

@@ -1,14 +1,15 @@
 /**
- * `hydra scheduler jobs | define-job | remove-job | run-job`: the cron jobs the leader runs
- * (scheduler/cron/). A definition is checked field by field before it is stored; a bad one
- * (cron expression, argv, function name…) is a usage error naming the option (exit 2).
- * run-job runs the job here and now, recorded like a scheduled run, and exits 1 when it failed.
+ * `hydra scheduler jobs | define-job | remove-job | run-job | job-runs`: the cron jobs the
+ * leader runs (scheduler/cron/). A definition is checked field by field before it is stored; a
+ * bad one (cron expression, argv, function name, concurrency…) is a usage error naming the
+ * option (exit 2). run-job runs the job here and now, recorded like a scheduled run, and exits 1
+ * when it failed. job-runs shows a job's history, ticks skipped by its concurrency included.
  */
 import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
 import { createLogger } from '../../supervisor/log.js';
 import { runJobNow } from '../cron/cronRunner.js';
-import { JobDefinitionError } from '../cron/errors.js';
-import { defineJob, getJob, listJobs, removeJob, type Job, type JobRun, type JobTarget } from '../cron/jobs.js';
+import { JobDefinitionError, JobNotFoundError } from '../cron/errors.js';
+import { defineJob, getJob, listJobs, listRuns, removeJob, type Job, type JobConcurrency, type JobRun, type JobTarget } from '../cron/jobs.js';
 import { withDatabase } from './database.js';
 import { cliActor, joinNegativeValues, jsonValue, wholeNumber } from './options.js';
 import { formatTime, orDash, plural, print, renderTable } from '../../bin/table.js';
@@ -37,7 +38,7 @@ function durationMs(run: JobRun): number | null {
 
 const jobs: Command = {
   path: ['scheduler', 'jobs'],
-  summary: 'list the cron jobs: schedule, target, enabled, last run',
+  summary: 'list the cron jobs: schedule, target, enabled, concurrency, last run',
   usage: 'hydra scheduler jobs [--json]',
   async run(args) {
     const p = parseCommandArgs(args);
@@ -50,12 +51,13 @@ const jobs: Command = {
         ? "0 jobs: define one with 'hydra scheduler define-job <name> --cron <expr> --command <argv json>'"
         : `${plural(list.length, 'job')}: ${enabled} enabled, ${list.length - enabled} disabled; ${failed} whose last run failed`;
     const table = renderTable(
-      ['NAME', 'SCHEDULE', 'TARGET', 'ENABLED', 'LAST RUN', 'LAST ERROR'],
+      ['NAME', 'SCHEDULE', 'TARGET', 'ENABLED', 'CONCURRENCY', 'LAST RUN', 'LAST ERROR'],
       list.map((j) => [
         j.name,
         j.schedule,
         targetText(j.target),
         j.enabled ? 'yes' : 'no',
+        j.concurrency,
         j.lastRun ? `${j.lastRun.state} ${formatTime(j.lastRun.startedAt)}` : 'never',
         orDash(j.lastRun?.error),
       ]),
@@ -70,6 +72,7 @@ function optionOf(field: string): string {
   if (field === 'name') return '<name>';
   if (field === 'schedule') return '--cron';
   if (field === 'timeoutMs') return '--timeout';
+  if (field === 'concurrency') return '--concurrency';
   if (field.startsWith('target.argv')) return '--command';
   if (field === 'target.args') return '--args';
   if (field.startsWith('target.service') || field.startsWith('target.function')) return '--function';
@@ -82,6 +85,7 @@ interface DefineValues {
   function?: string;
   args?: string;
   timeout?: string;
+  concurrency?: string;
   disabled?: boolean;
 }
 
@@ -104,11 +108,11 @@ const defineJobCommand: Command = {
   path: ['scheduler', 'define-job'],
   summary: 'create or replace a cron job (a command, or a function of a running service)',
   usage:
-    'hydra scheduler define-job <name> --cron EXPR (--command ARGV_JSON | --function SERVICE.FUNCTION [--args JSON]) [--timeout MS] [--disabled] [--json]',
+    'hydra scheduler define-job <name> --cron EXPR (--command ARGV_JSON | --function SERVICE.FUNCTION [--args JSON]) [--timeout MS] [--concurrency forbid|allow] [--disabled] [--json]',
   async run(args) {
     const p = parseCommandArgs(
       joinNegativeValues(args, ['--timeout']),
-      { cron: { type: 'string' }, command: { type: 'string' }, function: { type: 'string' }, args: { type: 'string' }, timeout: { type: 'string' }, disabled: { type: 'boolean' } },
+      { cron: { type: 'string' }, command: { type: 'string' }, function: { type: 'string' }, args: { type: 'string' }, timeout: { type: 'string' }, concurrency: { type: 'string' }, disabled: { type: 'boolean' } },
       ['<name>'],
     );
     if (helpOr(p, this.usage!)) return EXIT_OK;
@@ -120,7 +124,19 @@ const defineJobCommand: Command = {
     const { job, created } = await withDatabase(async (db) => {
       const before = await getJob(db, name);
       try {
-        const job = await defineJob(db, { name, schedule: v.cron!, target, ...(v.disabled ? { enabled: false } : {}), ...(timeoutMs !== undefined ? { timeoutMs } : {}) }, cliActor());
+        const job = await defineJob(
+          db,
+          {
+            name,
+            schedule: v.cron!,
+            target,
+            ...(v.disabled ? { enabled: false } : {}),
+            ...(timeoutMs !== undefined ? { timeoutMs } : {}),
+            // Passed as typed: defineJob refuses anything but allow/forbid, naming the value.
+            ...(v.concurrency !== undefined ? { concurrency: v.concurrency as JobConcurrency } : {}),
+          },
+          cliActor(),
+        );
         return { job, created: before === null };
       } catch (err) {
         // Every field comes from an option: a refused one is a bad argument.
@@ -129,7 +145,7 @@ const defineJobCommand: Command = {
       }
     });
     const what = job.target.kind === 'command' ? `runs ${targetText(job.target)}` : `calls ${targetText(job.target)}`;
-    const human = `job ${job.name} ${created ? 'defined' : 'redefined'}: ${what} on '${job.schedule}', ${job.enabled ? 'enabled' : 'disabled'}, timeout ${job.timeoutMs} ms; the leader picks it up within seconds`;
+    const human = `job ${job.name} ${created ? 'defined' : 'redefined'}: ${what} on '${job.schedule}', ${job.enabled ? 'enabled' : 'disabled'}, timeout ${job.timeoutMs} ms, concurrency ${job.concurrency}; the leader picks it up within seconds`;
     print(Boolean(p.values.json), { job: jobJson(job), created }, human);
     return EXIT_OK;
   },
@@ -185,4 +201,44 @@ const runJobCommand: Command = {
   },
 };
 
-export const jobCommands: Command[] = [jobs, defineJobCommand, removeJobCommand, runJobCommand];
+const DEFAULT_RUNS_LIMIT = 20;
+
+/** Each state and how many of the shown runs are in it, in a fixed order: `3 succeeded, 5 skipped`. */
+function stateCounts(runs: JobRun[]): string {
+  const order = ['running', 'succeeded', 'failed', 'skipped'] as const;
+  return order
+    .map((state) => [state, runs.filter((r) => r.state === state).length] as const)
+    .filter(([, n]) => n > 0)
+    .map(([state, n]) => `${n} ${state}`)
+    .join(', ');
+}
+
+const jobRunsCommand: Command = {
+  path: ['scheduler', 'job-runs'],
+  summary: "a cron job's run history, newest tick first: state, node, times, error (skipped ticks too)",
+  usage: 'hydra scheduler job-runs <name> [--limit N] [--json]',
+  async run(args) {
+    const p = parseCommandArgs(joinNegativeValues(args, ['--limit']), { limit: { type: 'string' } }, ['<name>']);
+    if (helpOr(p, this.usage!)) return EXIT_OK;
+    const name = p.positionals[0]!;
+    const limit = p.values.limit === undefined ? DEFAULT_RUNS_LIMIT : wholeNumber('--limit', p.values.limit as string, 1);
+    const runs = await withDatabase(async (db) => {
+      // An unknown job has no history either: say it is unknown rather than print "0 runs".
+      if (!(await getJob(db, name))) throw new JobNotFoundError(name);
+      return listRuns(db, name, limit);
+    });
+    const table = renderTable(
+      ['RUN', 'TICK', 'STATE', 'NODE', 'EPOCH', 'STARTED', 'TOOK', 'ERROR'],
+      runs.map((r) => {
+        const ms = durationMs(r);
+        return [String(r.id), formatTime(r.scheduledFor), r.state, orDash(r.nodeId), String(r.leaderEpoch), formatTime(r.startedAt), ms === null ? '-' : `${ms} ms`, orDash(r.error)];
+      }),
+    );
+    const more = runs.length === limit ? '; older ones with a higher --limit' : '';
+    const summary = runs.length === 0 ? `0 runs of job ${name}` : `${plural(runs.length, 'run')} of job ${name}, newest tick first: ${stateCounts(runs)}${more}`;
+    print(Boolean(p.values.json), { runs: runs.map((r) => ({ ...r, durationMs: durationMs(r) })) }, runs.length === 0 ? summary : `${table}\n${summary}`);
+    return EXIT_OK;
+  },
+};
+
+export const jobCommands: Command[] = [jobs, defineJobCommand, removeJobCommand, runJobCommand, jobRunsCommand];

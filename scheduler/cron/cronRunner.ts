@@ -13,6 +13,12 @@
  *
  * A run claimed by a leader that then crashes stays 'running' in job_runs: it is not retried,
  * because nobody can tell whether its effect happened (at most once, not at least once).
+ *
+ * Concurrency: the claim also decides whether the tick runs. For a 'forbid' job, a tick while
+ * another run of the job is still going is recorded as 'skipped' instead (same transaction, same
+ * unique key), so a slow job's runs never pile up and the history still shows every tick.
+ * 'Replace' (Kubernetes' third policy) is not offered: the run to stop may be a process of
+ * another node's leader, which this one cannot reach or kill.
  */
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import { createLogger, type Logger } from '../../supervisor/log.js';
@@ -20,7 +26,7 @@ import { FencingError } from '../errors.js';
 import { withFence, type Fence } from '../lease.js';
 import { inTransaction, type Db } from '../store/db.js';
 import { JobNotFoundError } from './errors.js';
-import { finishRun, getJob, listJobs, type Job, type JobRun } from './jobs.js';
+import { failOrphanedRuns, finishRun, getJob, listJobs, RUN_COLUMNS, toJobRun, type Job, type JobConcurrency, type JobRun, type RunRow } from './jobs.js';
 import { runJob } from './runJob.js';
 
 export interface CronRunnerOptions {
@@ -39,6 +45,14 @@ export const MANUAL_RUN_EPOCH = 0;
 /** Time allowed on stop, beyond a run's own timeout, for the kill and the final update. */
 const STOP_GRACE_MS = 5_000;
 const RECORD_ATTEMPTS = 3;
+/**
+ * How long past its job's timeout a 'running' run still blocks the next tick of a 'forbid'
+ * job. A live process ends and records every run by then (killed at the timeout, SIGKILL 2 s
+ * later, the record retried for a few seconds); one still 'running' after that was left by a
+ * process that died (a `run-job` whose CLI was killed, a leader whose runs failOrphanedRuns
+ * did not reach), and must not block its job for ever.
+ */
+export const STALE_RUN_GRACE_MS = 30_000;
 const silent = createLogger({}, { write: () => undefined });
 
 export function wholeSecond(date: Date): Date {
@@ -48,20 +62,69 @@ export function wholeSecond(date: Date): Date {
 // ---------------------------------------------------------------------------------------------
 // Claiming and recording a run
 
+/** A claimed tick: to be run, or recorded as skipped because `stillRunning` was still going. */
+export type TickClaim = { id: number; state: 'running' } | { id: number; state: 'skipped'; stillRunning: JobRun };
+
 /**
- * Claims one tick of a job for the leader holding `fence`: the new run's id, or null when the
- * tick was already claimed (by us or a previous leader). FencingError when `fence` is stale.
+ * Claims one tick of a job for the leader holding `fence`, and decides in the same transaction
+ * whether it runs: state 'running' (run it), 'skipped' (a 'forbid' job with a run still going;
+ * the row is already final), or null when the tick was already claimed (by us or a previous
+ * leader). FencingError when `fence` is stale; JobNotFoundError when the job was removed.
  */
-export async function claimTick(db: Db, fence: Fence, jobName: string, tick: Date, nodeId: string): Promise<number | null> {
+export async function claimTick(db: Db, fence: Fence, jobName: string, tick: Date, nodeId: string): Promise<TickClaim | null> {
   return withFence(db, fence, async (client) => {
+    // The job's row lock makes the check and the claim one decision: claims of the same job
+    // (two ticks, or two leaders across a failover) queue here, and each decides after the one
+    // before it committed. It must be a statement of its own: under READ COMMITTED a statement
+    // sees what was committed when it began, so a NOT EXISTS in the statement that waited for
+    // the lock would miss the run the claim it waited for just inserted. NO KEY UPDATE, not
+    // UPDATE: a run by hand (its foreign key check takes KEY SHARE) need not wait for a claim.
+    const job = await client.query<{ concurrency: JobConcurrency; timeout_ms: number }>(
+      'SELECT concurrency, timeout_ms FROM jobs WHERE name = $1 FOR NO KEY UPDATE',
+      [jobName],
+    );
+    if (!job.rows[0]) throw new JobNotFoundError(jobName);
+    const { concurrency, timeout_ms: timeoutMs } = job.rows[0];
+    let stillRunning: JobRun | null = null;
+    if (concurrency === 'forbid') {
+      // A run a previous leader left 'running' is marked failed now rather than at this
+      // leader's next scheduler tick, which may come after this one: it cannot block the job.
+      await failOrphanedRuns(client, fence.epoch, nodeId, jobName);
+      // Any other run still going counts, a run by hand too; one older than the timeout plus
+      // the grace was left by a process that died without being recorded, and no longer does.
+      const r = await client.query<RunRow>(
+        `SELECT ${RUN_COLUMNS} FROM job_runs
+         WHERE job_name = $1 AND state = 'running' AND started_at > now() - make_interval(secs => $2::double precision / 1000)
+         ORDER BY started_at LIMIT 1`,
+        [jobName, timeoutMs + STALE_RUN_GRACE_MS],
+      );
+      stillRunning = r.rows[0] ? toJobRun(r.rows[0]) : null;
+    }
+    const scheduledFor = wholeSecond(tick);
+    if (!stillRunning) {
+      const r = await client.query<{ id: string }>(
+        `INSERT INTO job_runs (job_name, scheduled_for, leader_epoch, node_id, state)
+         VALUES ($1, $2, $3, $4, 'running')
+         ON CONFLICT (job_name, scheduled_for) DO NOTHING
+         RETURNING id`,
+        [jobName, scheduledFor, fence.epoch, nodeId],
+      );
+      return r.rows[0] ? { id: Number(r.rows[0].id), state: 'running' } : null;
+    }
+    const error =
+      `not run: run ${stillRunning.id} (tick ${stillRunning.scheduledFor.toISOString()}, on ${stillRunning.nodeId ?? '?'}, ` +
+      `started ${stillRunning.startedAt.toISOString()}) was still running and the job's concurrency is 'forbid'`;
+    const still = { id: stillRunning.id, scheduledFor: stillRunning.scheduledFor, nodeId: stillRunning.nodeId, startedAt: stillRunning.startedAt };
+    // The tick that is still running is this very tick when it was claimed already: the
+    // conflict then leaves its row alone and says "already claimed".
     const r = await client.query<{ id: string }>(
-      `INSERT INTO job_runs (job_name, scheduled_for, leader_epoch, node_id, state)
-       VALUES ($1, $2, $3, $4, 'running')
+      `INSERT INTO job_runs (job_name, scheduled_for, leader_epoch, node_id, state, result, error, finished_at)
+       VALUES ($1, $2, $3, $4, 'skipped', $5, $6, now())
        ON CONFLICT (job_name, scheduled_for) DO NOTHING
        RETURNING id`,
-      [jobName, wholeSecond(tick), fence.epoch, nodeId],
+      [jobName, scheduledFor, fence.epoch, nodeId, JSON.stringify({ stillRunning: still }), error],
     );
-    return r.rows[0] ? Number(r.rows[0].id) : null;
+    return r.rows[0] ? { id: Number(r.rows[0].id), state: 'skipped', stillRunning } : null;
   });
 }
 
@@ -98,6 +161,8 @@ async function executeRun(db: Db, id: number, job: Job, scheduledFor: Date, log:
  * now(), leader epoch 0 and node_id = actor. Returns the finished run; a failing target is a
  * run with state 'failed', not a throw. JobNotFoundError for an unknown name. Silent unless
  * given a logger: the CLI prints the returned run, and log lines on stdout would corrupt --json.
+ * It runs whatever the job's concurrency (an operator asked for this run, as Kubernetes runs a
+ * Job created from a CronJob by hand); while it goes, it blocks a 'forbid' job's ticks.
  */
 export async function runJobNow(db: Db, name: string, actor: string, log: Logger = silent): Promise<JobRun> {
   const job = await getJob(db, name);
@@ -129,6 +194,7 @@ interface ScheduledJob {
   task: ScheduledTask;
 }
 
+/** Concurrency is not part of it: claimTick reads it from the job's row at every tick. */
 function keyOf(job: Job): string {
   return JSON.stringify([job.schedule, job.target, job.timeoutMs]);
 }
@@ -248,9 +314,9 @@ export class CronRunner {
       try {
         const task = cron.schedule(job.schedule, (ctx) => this.onTick(job, ctx.date), {
           name: `hydra-job:${job.name}`,
-          // Overlap allowed: each tick is its own run, recorded in its own row and bounded by
-          // timeoutMs. node-cron's noOverlap would drop the tick silently (no row), so a run
-          // slowed past the interval would cost the next tick, against one-run-per-tick.
+          // Every tick reaches claimTick, which applies the job's concurrency and records a
+          // tick it does not run as 'skipped'. node-cron's noOverlap would drop the tick
+          // silently (no row), and would only see this process's runs, not another leader's.
           noOverlap: false,
           logger: this.cronLog,
         });
@@ -279,24 +345,33 @@ export class CronRunner {
     const fence = this.fence();
     if (!this.running || !fence) return;
     const scheduledFor = wholeSecond(tick);
-    let id: number | null;
+    let claim: TickClaim | null;
     try {
-      id = await claimTick(this.db, fence, job.name, scheduledFor, this.nodeId);
+      claim = await claimTick(this.db, fence, job.name, scheduledFor, this.nodeId);
     } catch (err) {
       if (err instanceof FencingError) {
         this.log.warn('tick not claimed: no longer the leader', { job: job.name, scheduledFor: scheduledFor.toISOString(), epoch: fence.epoch });
         return;
       }
-      if ((err as { code?: string }).code === '23503') {
+      if (err instanceof JobNotFoundError) {
         this.log.info('tick not claimed: the job was removed', { job: job.name });
         return;
       }
       throw err;
     }
-    if (id === null) {
+    if (claim === null) {
       this.log.debug('tick already claimed', { job: job.name, scheduledFor: scheduledFor.toISOString() });
       return;
     }
-    await executeRun(this.db, id, job, scheduledFor, this.log.child({ epoch: fence.epoch }));
+    if (claim.state === 'skipped') {
+      this.log.info('tick skipped: a run of the job is still going (concurrency forbid)', {
+        job: job.name,
+        runId: claim.id,
+        scheduledFor: scheduledFor.toISOString(),
+        stillRunning: claim.stillRunning.id,
+      });
+      return;
+    }
+    await executeRun(this.db, claim.id, job, scheduledFor, this.log.child({ epoch: fence.epoch }));
   }
 }

@@ -29,6 +29,14 @@ export interface ServiceFunctionTarget {
 
 export type JobTarget = CommandTarget | ServiceFunctionTarget;
 
+/**
+ * What a tick does while a run of the job is still going (Kubernetes CronJob's
+ * concurrencyPolicy without Replace): 'forbid' records the tick as a 'skipped' run naming the
+ * run still going; 'allow' runs it beside the other.
+ */
+export type JobConcurrency = 'allow' | 'forbid';
+export const JOB_CONCURRENCY: readonly JobConcurrency[] = ['allow', 'forbid'];
+
 export interface JobInput {
   name: string;
   schedule: string;
@@ -37,9 +45,12 @@ export interface JobInput {
   enabled?: boolean;
   /** Default 60 000. */
   timeoutMs?: number;
+  /** Default 'forbid', on a redefinition too (like timeoutMs: a definition is the whole job). */
+  concurrency?: JobConcurrency;
 }
 
-export type JobRunState = 'running' | 'succeeded' | 'failed';
+/** 'skipped': a tick of a 'forbid' job that was not run because another run was still going. */
+export type JobRunState = 'running' | 'succeeded' | 'failed' | 'skipped';
 
 export interface JobRun {
   id: number;
@@ -63,12 +74,14 @@ export interface Job {
   target: JobTarget;
   enabled: boolean;
   timeoutMs: number;
+  concurrency: JobConcurrency;
   createdAt: Date;
   updatedAt: Date;
   lastRun: JobRun | null;
 }
 
 export const DEFAULT_JOB_TIMEOUT_MS = 60_000;
+export const DEFAULT_JOB_CONCURRENCY: JobConcurrency = 'forbid';
 
 // ---------------------------------------------------------------------------------------------
 // Validation: one function per field, each failing with the field and the bad value.
@@ -110,6 +123,14 @@ function checkTimeout(timeoutMs: unknown): number {
     throw new JobDefinitionError('timeoutMs', timeoutMs, `a positive integer number of milliseconds (at most ${MAX_TIMEOUT_MS})`);
   }
   return timeoutMs;
+}
+
+function checkConcurrency(concurrency: unknown): JobConcurrency {
+  if (concurrency === undefined) return DEFAULT_JOB_CONCURRENCY;
+  if (!JOB_CONCURRENCY.includes(concurrency as JobConcurrency)) {
+    throw new JobDefinitionError('concurrency', concurrency, "'forbid' (a tick is skipped while a run is still going) or 'allow' (runs may overlap)");
+  }
+  return concurrency as JobConcurrency;
 }
 
 function checkEnabled(enabled: unknown): boolean | null {
@@ -172,12 +193,13 @@ interface JobRow {
   target: Record<string, unknown>;
   enabled: boolean;
   timeout_ms: number;
+  concurrency: JobConcurrency;
   created_at: Date;
   updated_at: Date;
   last_run: RunRow | null;
 }
 
-interface RunRow {
+export interface RunRow {
   id: string | number;
   job_name: string;
   scheduled_for: Date | string;
@@ -225,6 +247,7 @@ function toJob(r: JobRow): Job {
     target: toTarget(r.target_kind, r.target),
     enabled: r.enabled,
     timeoutMs: r.timeout_ms,
+    concurrency: r.concurrency,
     createdAt: r.created_at,
     updatedAt: r.updated_at,
     lastRun: r.last_run ? toJobRun(r.last_run) : null,
@@ -234,7 +257,7 @@ function toJob(r: JobRow): Job {
 // The latest run by scheduled_for: the UNIQUE (job_name, scheduled_for) index answers it
 // without reading the history, which grows by 86 400 rows a day for a per-second job.
 const SELECT_JOBS = `
-  SELECT j.name, j.schedule, j.target_kind, j.target, j.enabled, j.timeout_ms, j.created_at, j.updated_at,
+  SELECT j.name, j.schedule, j.target_kind, j.target, j.enabled, j.timeout_ms, j.concurrency, j.created_at, j.updated_at,
          (SELECT row_to_json(r) FROM (
             SELECT ${RUN_COLUMNS} FROM job_runs WHERE job_name = j.name ORDER BY scheduled_for DESC, id DESC LIMIT 1
           ) r) AS last_run
@@ -249,21 +272,22 @@ async function audit(db: Db, actor: string, kind: string, subject: string, detai
 
 /** Creates or replaces a job (by name) after validating every field; audited as 'job.defined'. */
 export async function defineJob(db: Db, input: JobInput, actor: string): Promise<Job> {
-  if (!isPlainObject(input)) throw new JobDefinitionError('definition', input, 'an object {name, schedule, target, enabled?, timeoutMs?}');
+  if (!isPlainObject(input)) throw new JobDefinitionError('definition', input, 'an object {name, schedule, target, enabled?, timeoutMs?, concurrency?}');
   const name = checkName(input.name);
   const schedule = checkSchedule(input.schedule);
   const target = checkTarget(input.target);
   const enabled = checkEnabled(input.enabled);
   const timeoutMs = checkTimeout(input.timeoutMs);
+  const concurrency = checkConcurrency(input.concurrency);
   await inTransaction(db, async (client) => {
     const r = await client.query<{ created: boolean; enabled: boolean }>(
-      `INSERT INTO jobs AS j (name, schedule, target_kind, target, enabled, timeout_ms)
-       VALUES ($1, $2, $3, $4, COALESCE($5, true), $6)
+      `INSERT INTO jobs AS j (name, schedule, target_kind, target, enabled, timeout_ms, concurrency)
+       VALUES ($1, $2, $3, $4, COALESCE($5, true), $6, $7)
        ON CONFLICT (name) DO UPDATE SET
          schedule = EXCLUDED.schedule, target_kind = EXCLUDED.target_kind, target = EXCLUDED.target,
-         enabled = COALESCE($5, j.enabled), timeout_ms = EXCLUDED.timeout_ms, updated_at = now()
+         enabled = COALESCE($5, j.enabled), timeout_ms = EXCLUDED.timeout_ms, concurrency = EXCLUDED.concurrency, updated_at = now()
        RETURNING (xmax = 0) AS created, enabled`,
-      [name, schedule, target.kind, JSON.stringify(storedTarget(target)), enabled, timeoutMs],
+      [name, schedule, target.kind, JSON.stringify(storedTarget(target)), enabled, timeoutMs, concurrency],
     );
     const row = r.rows[0]!;
     // Environment values may be secrets: the audit trail keeps only their names.
@@ -272,7 +296,7 @@ export async function defineJob(db: Db, input: JobInput, actor: string): Promise
       actor,
       'job.defined',
       name,
-      JSON.stringify({ created: row.created, schedule, targetKind: target.kind, target: shown, enabled: row.enabled, timeoutMs }),
+      JSON.stringify({ created: row.created, schedule, targetKind: target.kind, target: shown, enabled: row.enabled, timeoutMs, concurrency }),
     ]);
   });
   return (await getJob(db, name))!;
@@ -336,14 +360,16 @@ export async function finishRun(db: Db, id: number, outcome: { state: 'succeeded
  * Marks failed the runs still 'running' that a previous leader claimed and cannot finish (it
  * died or lost the lease mid-run): without this they would read as running for ever. A run is
  * claimed at most once, so such a tick stays un-run, and the record says so. The new leader
- * calls it inside its fenced tick.
+ * calls it inside its fenced tick, and claimTick for the one job it claims (`jobName`), so that
+ * such a run stops blocking a 'forbid' job at the new leader's first tick of it.
  */
-export async function failOrphanedRuns(db: Db, epoch: number, nodeId: string): Promise<number> {
+export async function failOrphanedRuns(db: Db, epoch: number, nodeId: string, jobName?: string): Promise<number> {
   const r = await db.query(
     `UPDATE job_runs SET state = 'failed', finished_at = now(),
        error = 'the leader that claimed this run (' || coalesce(node_id, '?') || ', epoch ' || leader_epoch || ') lost leadership before it finished; the tick was not run again'
-     WHERE state = 'running' AND leader_epoch > 0 AND leader_epoch < $1 AND node_id IS DISTINCT FROM $2`,
-    [epoch, nodeId],
+     WHERE state = 'running' AND leader_epoch > 0 AND leader_epoch < $1 AND node_id IS DISTINCT FROM $2
+       AND ($3::text IS NULL OR job_name = $3)`,
+    [epoch, nodeId, jobName ?? null],
   );
   return r.rowCount ?? 0;
 }

@@ -60,10 +60,11 @@ t.test('definitions are validated field by field and nothing invalid is stored',
   await refused({ ...ok, timeoutMs: 0 }, /^job timeoutMs: 0 is invalid; expected a positive integer/);
   await refused({ ...ok, timeoutMs: 1.5 }, /timeoutMs: 1\.5 is invalid/);
   await refused({ ...ok, enabled: 'yes' }, /enabled: "yes" is invalid/);
+  await refused({ ...ok, concurrency: 'replace' as never }, `job concurrency: "replace" is invalid; expected 'forbid' (a tick is skipped while a run is still going) or 'allow'`);
   t.same(await listJobs(pool), [], 'nothing was stored');
 
   const job = await defineJob(pool, { ...ok, target: { kind: 'command', argv: [node, '-e', '0'], env: { TOKEN: 'secret' } } }, 'alice');
-  t.match(job, { name: 'nightly.compact', enabled: true, timeoutMs: 60_000, lastRun: null, target: { kind: 'command', env: { TOKEN: 'secret' } } });
+  t.match(job, { name: 'nightly.compact', enabled: true, timeoutMs: 60_000, concurrency: 'forbid', lastRun: null, target: { kind: 'command', env: { TOKEN: 'secret' } } });
   const stored = await pool.query<{ target_kind: string; target: unknown }>('SELECT target_kind, target FROM jobs');
   t.same(stored.rows[0], { target_kind: 'command', target: { argv: [node, '-e', '0'], env: { TOKEN: 'secret' } } }, 'stored as {argv, env} per the schema');
   const audit = await pool.query<{ actor: string; kind: string; subject: string; detail: { target: { env: unknown } } }>('SELECT actor, kind, subject, detail FROM audit_events');
@@ -71,9 +72,9 @@ t.test('definitions are validated field by field and nothing invalid is stored',
   t.same(audit.rows[0]!.detail.target.env, ['TOKEN'], 'the audit keeps environment names, not values');
 
   await setJobEnabled(pool, 'nightly.compact', false, 'bob');
-  const redefined = await defineJob(pool, { ...ok, schedule: '*/5 * * * *', timeoutMs: 1_000 }, 'alice');
-  t.match(redefined, { schedule: '*/5 * * * *', timeoutMs: 1_000, enabled: false }, 'an upsert; a disable survives a redefinition without `enabled`');
-  t.equal((await defineJob(pool, { ...ok, enabled: true }, 'alice')).enabled, true);
+  const redefined = await defineJob(pool, { ...ok, schedule: '*/5 * * * *', timeoutMs: 1_000, concurrency: 'allow' }, 'alice');
+  t.match(redefined, { schedule: '*/5 * * * *', timeoutMs: 1_000, concurrency: 'allow', enabled: false }, 'an upsert; a disable survives a redefinition without `enabled`');
+  t.match(await defineJob(pool, { ...ok, enabled: true }, 'alice'), { enabled: true, concurrency: 'forbid' }, 'a redefinition without concurrency takes the default, like timeoutMs');
   await removeJob(pool, 'nightly.compact', 'bob');
   await t.rejects(removeJob(pool, 'nightly.compact', 'bob'), JobNotFoundError);
   await t.rejects(setJobEnabled(pool, 'ghost', true, 'bob'), { name: 'JobNotFoundError', message: "unknown job 'ghost'; see 'hydra scheduler jobs'" });
@@ -88,7 +89,9 @@ t.test('three candidates: each per-second tick runs exactly once, by the leader,
   const file = join(dir, 'ticks.log');
   // One line per run: the tick it was told it is and its run id.
   const script = "require('node:fs').appendFileSync(process.argv[1], process.env.HYDRA_JOB_SCHEDULED_FOR + ' ' + process.env.HYDRA_JOB_RUN_ID + '\\n')";
-  await defineJob(pool, { name: 'tick', schedule: '* * * * * *', target: { kind: 'command', argv: [node, '-e', script, file] }, timeoutMs: 5_000 }, 'test');
+  // 'allow': this is about claiming each tick once; a run slowed past a second by a loaded
+  // machine must not turn a tick into 'skipped' here (cronConcurrency.test.ts covers forbid).
+  await defineJob(pool, { name: 'tick', schedule: '* * * * * *', target: { kind: 'command', argv: [node, '-e', script, file] }, timeoutMs: 5_000, concurrency: 'allow' }, 'test');
 
   const ttlMs = 1_500;
   const logs: string[] = [];
@@ -179,10 +182,11 @@ t.test("a deposed leader's claim of a tick is refused; a tick is claimed once, b
   const tick = new Date('2030-01-01T03:00:00.250Z');
   await t.rejects(claimTick(pool, old, 'claimed', tick, 'a'), FencingError, 'the old epoch cannot claim');
   t.same(await listRuns(pool, 'claimed', 10), [], 'and wrote no row');
-  const id = await claimTick(pool, current, 'claimed', tick, 'b');
-  t.type(id, 'number');
+  const claim = await claimTick(pool, current, 'claimed', tick, 'b');
+  t.match(claim, { id: Number, state: 'running' });
   t.equal(await claimTick(pool, current, 'claimed', new Date('2030-01-01T03:00:00.900Z'), 'b'), null, 'the same second again is already claimed');
-  t.match(await listRuns(pool, 'claimed', 10), [{ id, scheduledFor: new Date('2030-01-01T03:00:00.000Z'), leaderEpoch: current.epoch, nodeId: 'b', state: 'running' }]);
+  t.match(await listRuns(pool, 'claimed', 10), [{ id: claim!.id, scheduledFor: new Date('2030-01-01T03:00:00.000Z'), leaderEpoch: current.epoch, nodeId: 'b', state: 'running' }]);
+  await t.rejects(claimTick(pool, current, 'ghost', tick, 'b'), JobNotFoundError, 'a removed job names itself');
 });
 
 t.test('command runs: output tails on success, exit code and stderr on failure, a timeout kills', async (t) => {
