@@ -75,11 +75,6 @@ export class ReleaseLocator {
     return r.rowCount === 1;
   }
 
-  /** Waits for the builds under way (for a clean stop). */
-  async idle(): Promise<void> {
-    await this.queue;
-  }
-
   private start(commit: string): void {
     const { log } = this.options;
     const job = { since: performance.now(), step: 'queued' };
