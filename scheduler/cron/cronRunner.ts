@@ -133,11 +133,11 @@ function messageOf(err: unknown): string {
 }
 
 /** Runs the target of a claimed run and records its end; retries the final update briefly. */
-async function executeRun(db: Db, id: number, job: Job, scheduledFor: Date, log: Logger): Promise<JobRun | null> {
+async function executeRun(db: Db, id: number, job: Job, scheduledFor: Date, log: Logger, requestedBy: string): Promise<JobRun | null> {
   const started = performance.now();
   let outcome: Parameters<typeof finishRun>[2];
   try {
-    outcome = { state: 'succeeded', result: await runJob(db, job, { runId: id, scheduledFor }) };
+    outcome = { state: 'succeeded', result: await runJob(db, job, { runId: id, scheduledFor, requestedBy }) };
   } catch (err) {
     outcome = { state: 'failed', error: messageOf(err) };
   }
@@ -180,7 +180,7 @@ export async function runJobNow(db: Db, name: string, actor: string, log: Logger
     if ((err as { code?: string }).code === '23503') throw new JobNotFoundError(name);
     throw err;
   });
-  const run = await executeRun(db, Number(claimed.id), job, claimed.scheduled_for, log);
+  const run = await executeRun(db, Number(claimed.id), job, claimed.scheduled_for, log, actor);
   if (!run) throw new JobNotFoundError(name); // removed while it ran: its history went with it
   return run;
 }
@@ -372,6 +372,6 @@ export class CronRunner {
       });
       return;
     }
-    await executeRun(this.db, claim.id, job, scheduledFor, this.log.child({ epoch: fence.epoch }));
+    await executeRun(this.db, claim.id, job, scheduledFor, this.log.child({ epoch: fence.epoch }), `scheduler@${this.nodeId}`);
   }
 }

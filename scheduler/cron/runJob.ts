@@ -5,12 +5,14 @@
  *   killed at the job's timeout (SIGTERM, then SIGKILL if it lingers). Only the last 4 KiB of
  *   stdout and stderr are kept, read as they stream: a chatty job must not grow the scheduler's
  *   memory or bloat job_runs.
- * - service_function: POST {args} as JSON to /_hydra/functions/<function> of one running
- *   instance of the service, found from the placements its node reported.
+ * - service_function: the node running an instance of the service (from the placements nodes
+ *   reported) is asked through the function_calls mailbox (scheduler/calls/) to POST {args} as
+ *   JSON to /_hydra/functions/<function> of its local instance; its answer comes back the same way.
  */
 import { execa } from 'execa';
 import type { Readable } from 'node:stream';
 import type { Db } from '../store/db.js';
+import { awaitCall, CallTimeoutError, requestCall, type CallAnswer } from '../calls/callStore.js';
 import { JobRunError } from './errors.js';
 import type { CommandTarget, Job, ServiceFunctionTarget } from './jobs.js';
 
@@ -28,7 +30,7 @@ export interface ServiceFunctionResult {
   node: string;
   url: string;
   status: number;
-  /** The answer's JSON (its text when not JSON; its head when longer than MAX_BODY_CHARS). */
+  /** The answer's JSON (its text when not JSON; its head when longer than 64 KiB). */
   body: unknown;
 }
 
@@ -38,15 +40,16 @@ export type JobResult = CommandResult | ServiceFunctionResult;
 export interface RunContext {
   runId?: number;
   scheduledFor?: Date;
+  /** Who runs it (recorded on a function call): `scheduler@<node>`, the CLI's actor. */
+  requestedBy?: string;
 }
 
 export const OUTPUT_TAIL_BYTES = 4096;
-const MAX_BODY_CHARS = 64 * 1024;
 /** After the timeout's SIGTERM, how long a command may take to exit before SIGKILL. */
 const KILL_GRACE_MS = 2_000;
 
 export async function runJob(db: Db, job: Pick<Job, 'name' | 'target' | 'timeoutMs'>, context: RunContext = {}): Promise<JobResult> {
-  return job.target.kind === 'command' ? runCommand(job.name, job.target, job.timeoutMs, context) : callServiceFunction(db, job.target, job.timeoutMs);
+  return job.target.kind === 'command' ? runCommand(job.name, job.target, job.timeoutMs, context) : callServiceFunction(db, job.target, job.timeoutMs, context.requestedBy ?? 'hydra');
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -117,18 +120,16 @@ async function runCommand(name: string, target: CommandTarget, timeoutMs: number
 
 interface InstanceRow {
   node_id: string;
-  address: string;
-  actual_port: number;
 }
 
 /**
- * One running instance: reported running with a port by the node it is placed on (actual_node
- * = node_id, so not the stale report of a node it moved away from), on a node that is up.
- * Healthy ones first; random among equals, to spread calls.
+ * The node of one running instance: reported running with a port by the node it is placed on
+ * (actual_node = node_id, so not the stale report of a node it moved away from), on a node that
+ * is up. Healthy ones first; random among equals, to spread calls.
  */
 async function findInstance(db: Db, service: string): Promise<InstanceRow | undefined> {
   const r = await db.query<InstanceRow>(
-    `SELECT p.node_id, n.address, p.actual_port
+    `SELECT p.node_id
      FROM placements p JOIN nodes n ON n.id = p.node_id
      WHERE p.service = $1 AND p.actual_state = 'running' AND p.actual_port IS NOT NULL
        AND p.actual_node = p.node_id AND n.state = 'up'
@@ -139,57 +140,35 @@ async function findInstance(db: Db, service: string): Promise<InstanceRow | unde
   return r.rows[0];
 }
 
-function parseBody(text: string): unknown {
-  if (text.length > MAX_BODY_CHARS) return { truncated: true, head: text.slice(0, OUTPUT_TAIL_BYTES) };
-  if (text === '') return null;
-  try {
-    return JSON.parse(text) as unknown;
-  } catch {
-    return text;
-  }
-}
-
-function errorOf(body: unknown, text: string): string {
+function errorOf(body: unknown): string {
   if (typeof body === 'object' && body !== null && 'error' in body) {
     const e = (body as { error: unknown }).error;
     return typeof e === 'string' ? e : JSON.stringify(e);
   }
-  return text.slice(0, 500) || '(empty body)';
+  return (typeof body === 'string' ? body : JSON.stringify(body) ?? '').slice(0, 500) || '(empty body)';
 }
 
-async function callServiceFunction(db: Db, target: ServiceFunctionTarget, timeoutMs: number): Promise<ServiceFunctionResult> {
+/**
+ * Asks the node that runs an instance of the service to call the function (the function_calls
+ * mailbox, scheduler/calls/): the instance listens on that node's 127.0.0.1 only.
+ */
+async function callServiceFunction(db: Db, target: ServiceFunctionTarget, timeoutMs: number, requestedBy: string): Promise<ServiceFunctionResult> {
   const { service, function: fn } = target;
   const instance = await findInstance(db, service);
   if (!instance) {
     throw new JobRunError(`no running instance of service ${service} to call ${fn} on (none is reported running with a port on a node that is up); start or place the service, or disable the job`);
   }
-  let host: string;
+  const node = instance.node_id;
+  const id = await requestCall(db, { nodeId: node, service, fn, args: target.args ?? {}, timeoutMs, requestedBy });
+  let answer: CallAnswer;
   try {
-    // The node's address is its admin URL; the instance listens on the same host.
-    host = new URL(instance.address).hostname;
-  } catch {
-    throw new JobRunError(`node ${instance.node_id} has an invalid address ${JSON.stringify(instance.address)} (expected a URL such as http://10.0.0.5:7070); re-register the node`);
-  }
-  const url = `http://${host}:${instance.actual_port}/_hydra/functions/${encodeURIComponent(fn)}`;
-  const where = `${service}.${fn} at ${url} (node ${instance.node_id})`;
-  let res: Response;
-  let text: string;
-  try {
-    res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
-      body: JSON.stringify({ args: target.args ?? {} }),
-      signal: AbortSignal.timeout(timeoutMs),
-    });
-    text = await res.text();
+    answer = await awaitCall(db, id, timeoutMs);
   } catch (err) {
-    if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) {
-      throw new JobRunError(`${where} timed out after ${timeoutMs} ms; raise the job's timeoutMs or make the function faster`, { timedOut: true });
-    }
-    const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-    throw new JobRunError(`${where} could not be reached: ${cause}`);
+    if (err instanceof CallTimeoutError) throw new JobRunError(`${service}.${fn} on node ${node} timed out after ${timeoutMs} ms: ${err.message}; raise the job's timeoutMs or make the function faster`, { timedOut: true });
+    throw err;
   }
-  const body = parseBody(text);
-  if (!res.ok) throw new JobRunError(`${where} answered ${res.status}: ${errorOf(body, text)}`, { status: res.status });
-  return { service, function: fn, node: instance.node_id, url, status: res.status, body };
+  if (answer.state === 'failed') throw new JobRunError(`${service}.${fn}${answer.url ? ` at ${answer.url}` : ''} (node ${node}) ${answer.error}`);
+  const where = `${service}.${fn} at ${answer.url} (node ${node})`;
+  if (answer.status < 200 || answer.status > 299) throw new JobRunError(`${where} answered ${answer.status}: ${errorOf(answer.body)}`, { status: answer.status });
+  return { service, function: fn, node, url: answer.url, status: answer.status, body: answer.body };
 }

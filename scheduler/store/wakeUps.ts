@@ -1,7 +1,8 @@
 /**
  * Wake-ups on the node: the `listener` child of `system` holds the LISTEN connection
- * (notifyListener.ts) and pokes the reconciler when this node's placements changed and the
- * scheduler loop when something the leader decides on changed. The reconciler and the scheduler
+ * (notifyListener.ts) and pokes the reconciler when this node's placements changed, the
+ * scheduler loop when something the leader decides on changed, and the function-call runner
+ * when a call was addressed to this node. The reconciler and the scheduler
  * put their poke into the WakeRef when they start and take it out when they stop, so a restarted
  * one is reached without restarting the listener.
  */
@@ -12,10 +13,13 @@ import { NotifyListener } from './notifyListener.js';
 
 export const PLACEMENTS_CHANNEL = 'hydra_placements';
 export const SCHEDULER_CHANNEL = 'hydra_scheduler';
+export const CALLS_CHANNEL = 'hydra_calls';
 
 export interface WakeRef {
   reconciler: (() => void) | null;
   scheduler: (() => void) | null;
+  /** The function-call runner (scheduler/calls/callRunner.ts). */
+  calls?: (() => void) | null;
 }
 
 export interface ListenerOptions {
@@ -33,12 +37,13 @@ export function listenerChild(options: ListenerOptions & { id?: string }): Child
       const { wake, nodeId } = options;
       const listener = new NotifyListener({
         url: options.url,
-        channels: [PLACEMENTS_CHANNEL, SCHEDULER_CHANNEL],
+        channels: [PLACEMENTS_CHANNEL, SCHEDULER_CHANNEL, CALLS_CHANNEL],
         applicationName: `hydra-listen ${nodeId}`.slice(0, 63),
         log: options.log,
         onNotify: (channel, payload) => {
           if (channel === PLACEMENTS_CHANNEL && (payload === null || payload === nodeId)) wake.reconciler?.();
           else if (channel === SCHEDULER_CHANNEL) wake.scheduler?.();
+          else if (channel === CALLS_CHANNEL && (payload === null || payload === nodeId)) wake.calls?.();
         },
       });
       listener.start();

@@ -37,9 +37,10 @@ import { schedulerChild } from '../../scheduler/leader/schedulerLoop.js';
 import { storeLinkChild, type StoreRef } from '../../scheduler/store/storeLink.js';
 import type { ChildSpec } from '../types.js';
 import { clientUrl } from './adminHttp.js';
+import { callRunnerChild } from '../../scheduler/calls/callRunner.js';
 import { listenerChild, type WakeRef } from '../../scheduler/store/wakeUps.js';
 import { ReleaseLocator } from './releaseLocator.js';
-import { createServicesHost } from './servicesHost.js';
+import { createServicesHost, localPort } from './servicesHost.js';
 import { instanceCount, readTopology, SERVICES_DEFAULT_FLAGS, type Topology } from './topology.js';
 import { hydraVersion } from './version.js';
 import { nginxWatcherChild, type NginxWatcher } from '../../nginx/nginxWatcher.js';
@@ -139,6 +140,7 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     const wake: WakeRef = { reconciler: null, scheduler: null };
     systemChildren.push(
       reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, wake, log: log.child({ component: 'reconciler' }), ...(beforeRetire ? { beforeRetire } : {}) }),
+      callRunnerChild({ nodeId: config.nodeId, store, portOf: (service) => localPort(host, service), wake, log: log.child({ component: 'calls' }) }),
       schedulerChild({ nodeId: config.nodeId, store, leaseMs: settings.leaseMs, tickMs: settings.tickMs, nodeTimeoutMs: settings.nodeTimeoutMs, wake, log: schedLog }),
     );
     if (settings.listenUrl) systemChildren.push(listenerChild({ nodeId: config.nodeId, url: settings.listenUrl, wake, log: schedLog }));

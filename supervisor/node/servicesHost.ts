@@ -136,3 +136,9 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
     },
   };
 }
+
+/** The port of a running instance of `service` on this node, healthy ones first; null when none runs. */
+export function localPort(host: ServicesHost, service: string): number | null {
+  const running = host.instances().filter((i) => i.request.service === service && i.state === 'running' && i.port !== null);
+  return (running.find((i) => i.healthy !== false) ?? running[0])?.port ?? null;
+}

@@ -11,6 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
 import t from 'tap';
+import { CallRunner } from '../../scheduler/calls/callRunner.js';
 import { claimTick, CronRunner, runJobNow } from '../../scheduler/cron/cronRunner.js';
 import { JobDefinitionError, JobNotFoundError } from '../../scheduler/cron/errors.js';
 import { defineJob, listJobs, listRuns, removeJob, setJobEnabled, type JobInput } from '../../scheduler/cron/jobs.js';
@@ -242,8 +243,12 @@ t.test('service functions: called on a running instance; no instance or an error
   await defineJob(pool, { name: 'explode', schedule: '0 * * * *', target: { kind: 'service_function', service: 'store', function: 'explode' } }, 'test');
   t.match(await runJobNow(pool, 'compact', 'test', quiet), { state: 'failed', error: /^no running instance of service store/ });
 
-  // A node whose admin URL is on the host the instance listens on, and a running placement.
-  await pool.query("INSERT INTO nodes (id, host_key, address, version) VALUES ('n1', 'hk1', 'http://127.0.0.1:7070', '1')");
+  // Node n1 with a running placement of store; its side of the call mailbox runs here, with the
+  // test server as its local instance (the real node's is exercised by the fleet tests).
+  await pool.query("INSERT INTO nodes (id, host_key, address, version) VALUES ('n1', 'hk1', 'https://n1.example.net', '1')");
+  const n1 = new CallRunner({ nodeId: 'n1', store: { pool }, portOf: (service) => (service === 'store' ? port : null), log: quiet, pollMs: 20 });
+  n1.start();
+  t.teardown(() => n1.stop());
   await pool.query("INSERT INTO service_specs (name) VALUES ('store')");
   await pool.query(
     "INSERT INTO placements (service, instance, node_id, leader_epoch, actual_state, actual_port, actual_node) VALUES ('store', 0, 'n1', 1, 'running', $1, 'n1')",
@@ -258,6 +263,21 @@ t.test('service functions: called on a running instance; no instance or an error
   t.same((await listRuns(pool, 'compact', 1))[0]?.result, run.result, 'the result is recorded in job_runs');
 
   t.match(await runJobNow(pool, 'explode', 'test', quiet), { state: 'failed', error: /store\.explode .* answered 500: disk full$/ });
+
+  t.equal((await pool.query('SELECT 1 FROM function_calls')).rowCount, 0, 'answered calls are removed by their caller');
+
+  // The node runs the call but its instance went away meanwhile: the run fails saying so.
+  await n1.stop();
+  const offline = new CallRunner({ nodeId: 'n1', store: { pool }, portOf: () => null, log: quiet, pollMs: 20 });
+  offline.start();
+  t.teardown(() => offline.stop());
+  t.match(await runJobNow(pool, 'compact', 'test', quiet), { state: 'failed', error: /^store\.compact \(node n1\) no running instance of service store on node n1 any more/ });
+  await offline.stop();
+
+  // Nobody takes the call (the node's daemon is gone but not yet marked down): the job's timeout ends it.
+  await defineJob(pool, { name: 'quick', schedule: '0 * * * *', timeoutMs: 300, target: { kind: 'service_function', service: 'store', function: 'compact' } }, 'test');
+  t.match(await runJobNow(pool, 'quick', 'test', quiet), { state: 'failed', error: /^store\.compact on node n1 timed out after 300 ms: node n1 did not take the call within 300 ms/ });
+  t.equal((await pool.query('SELECT 1 FROM function_calls')).rowCount, 0, 'the unanswered call was removed');
 
   await pool.query("UPDATE nodes SET state = 'down'");
   t.match(await runJobNow(pool, 'compact', 'test', quiet), { state: 'failed', error: /^no running instance of service store/ }, 'an instance on a down node is not called');

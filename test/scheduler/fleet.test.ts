@@ -68,6 +68,13 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
   const run = await runJobNow(fleet.pool, 'stamp', 'test');
   t.equal(run.state, 'succeeded');
   t.match(run.result, { status: 200, body: { result: { instance: /^ping#\d@aaaaaaaaaaaa$/, n: 1, args: { x: 1 } } } }, 'the function ran in a ping instance and its result was recorded');
+  // The call went through the mailbox to the node running that instance, which called it on its own 127.0.0.1.
+  const answered = run.result as { node: string; url: string; body: { result: { instance: string } } };
+  const slot = Number(/^ping#(\d)@/.exec(answered.body.result.instance)![1]) - 1;
+  t.equal(answered.node, ping.find((p) => p.instance === slot)!.node_id, 'answered by the node that runs the instance');
+  t.match(answered.url, /^http:\/\/127\.0\.0\.1:\d+\/_hydra\/functions\/stamp$/);
+  t.match(fleet.nodes.get(answered.node)!.output(), /function call answered/, "that node's log shows the call");
+  t.equal((await fleet.pool.query('SELECT 1 FROM function_calls')).rowCount, 0, 'no call is left in the mailbox');
   await defineJob(fleet.pool, { name: 'nofn', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'nosuch' } }, 'test');
   const missing = await runJobNow(fleet.pool, 'nofn', 'test');
   t.equal(missing.state, 'failed');
