@@ -256,7 +256,9 @@ CREATE TABLE function_calls (
   created_at  timestamptz NOT NULL DEFAULT now(),
   deadline    timestamptz NOT NULL,
   started_at  timestamptz,
-  finished_at timestamptz
+  finished_at timestamptz,
+  -- Who the call comes as (migration 008): 'scheduler' (cron) or 'operator' (hydra scheduler call).
+  role        text        NOT NULL DEFAULT 'scheduler' CHECK (role IN ('scheduler', 'operator'))
 );
 CREATE INDEX function_calls_pending_idx ON function_calls (node_id, id) WHERE state = 'pending';
 

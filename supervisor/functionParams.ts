@@ -8,6 +8,22 @@
 
 export type ParamType = 'string' | 'number' | 'integer' | 'boolean' | 'object' | 'array';
 
+/**
+ * Who a function call comes as: `scheduler` (a cron job's run) or `operator` (`hydra scheduler
+ * call`). The node that runs the instance passes it in the `x-hydra-role` header.
+ */
+export type CallerRole = 'scheduler' | 'operator';
+export const CALLER_ROLES: readonly CallerRole[] = ['scheduler', 'operator'];
+export const ROLE_HEADER = 'x-hydra-role';
+
+/** What is wrong with a `roles` declaration, as [value, expected]; null when it is fine. */
+export function rolesProblem(roles: unknown): [unknown, string] | null {
+  const expected = `a non-empty array of ${CALLER_ROLES.join(', ')}`;
+  if (!Array.isArray(roles) || roles.length === 0) return [roles, expected];
+  for (const r of roles) if (!CALLER_ROLES.includes(r as CallerRole)) return [r, `one of ${CALLER_ROLES.join(', ')}`];
+  return null;
+}
+
 export interface ParamSpec {
   type: ParamType;
   /** Used when the argument is absent; makes the parameter optional. */

@@ -12,9 +12,9 @@ import type { WebSocket } from 'ws';
 import type { Envelope } from '../channels/index.js';
 import { parseTypeRef } from '../channels/envelope.js';
 import { SpecError } from './errors.js';
-import { paramsProblem, type ParamSpec } from './functionParams.js';
+import { paramsProblem, rolesProblem, type CallerRole, type ParamSpec } from './functionParams.js';
 
-export type { ParamSpec, ParamType } from './functionParams.js';
+export type { CallerRole, ParamSpec, ParamType } from './functionParams.js';
 import type { Logger } from './log.js';
 
 // ---- types -------------------------------------------------------------------------------
@@ -72,6 +72,8 @@ export type ServiceFunction = (args: Record<string, unknown>, ctx: ServiceContex
 export interface TypedServiceFunction {
   params: Record<string, ParamSpec>;
   description?: string;
+  /** Who may call it (default anyone): a call coming as another role answers 403. */
+  roles?: CallerRole[];
   run: ServiceFunction;
 }
 
@@ -271,7 +273,11 @@ function functions(value: unknown): void {
     if (typeof fn === 'function') continue;
     if (fn === null || typeof fn !== 'object' || Array.isArray(fn)) throw new SpecError(`functions.${name}`, fn, 'a function (args, ctx) => result, or { params, run }');
     const typed = fn as Record<string, unknown>;
-    for (const key of Object.keys(typed)) if (!['params', 'description', 'run'].includes(key)) throw new SpecError(`functions.${name}.${key}`, typed[key], 'no such field (params, description, run)');
+    for (const key of Object.keys(typed)) if (!['params', 'description', 'roles', 'run'].includes(key)) throw new SpecError(`functions.${name}.${key}`, typed[key], 'no such field (params, description, roles, run)');
+    if (typed.roles !== undefined) {
+      const bad = rolesProblem(typed.roles);
+      if (bad) throw new SpecError(`functions.${name}.roles`, bad[0], bad[1]);
+    }
     if (typeof typed.run !== 'function') throw new SpecError(`functions.${name}.run`, typed.run, 'a function (args, ctx) => result');
     if (typed.description !== undefined && typeof typed.description !== 'string') throw new SpecError(`functions.${name}.description`, typed.description, 'a string');
     const problem = paramsProblem(typed.params);

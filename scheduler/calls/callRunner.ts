@@ -4,6 +4,7 @@
  * `/_hydra/functions/<fn>` of a local running instance of the service on 127.0.0.1, and writes
  * the instance's status and answer back (or why it could not call it).
  */
+import { ROLE_HEADER } from '../../supervisor/functionParams.js';
 import type { Logger } from '../../supervisor/log.js';
 import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
@@ -44,7 +45,7 @@ export async function callLocal(call: ClaimedCall, port: number | null, nodeId: 
   try {
     const res = await fetch(url, {
       method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json' },
+      headers: { 'content-type': 'application/json', accept: 'application/json', [ROLE_HEADER]: call.role },
       body: JSON.stringify({ args: call.args }),
       signal: AbortSignal.timeout(Math.max(1, Math.ceil(call.remainingMs))),
     });

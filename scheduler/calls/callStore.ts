@@ -4,6 +4,7 @@
  * addressed to it and answers them (callRunner.ts). The database is the one link every node
  * already has, so a call reaches an instance on 127.0.0.1 of a node behind NAT.
  */
+import type { CallerRole } from '../../supervisor/functionParams.js';
 import type { Db } from '../store/db.js';
 
 export interface CallRequest {
@@ -14,6 +15,8 @@ export interface CallRequest {
   timeoutMs: number;
   /** Who asks: `scheduler@<node>`, `cli@<host>`. */
   requestedBy: string;
+  /** What the call comes as: a function declaring roles runs only for those. */
+  role: CallerRole;
 }
 
 export interface ClaimedCall {
@@ -21,6 +24,7 @@ export interface ClaimedCall {
   service: string;
   fn: string;
   args: Record<string, unknown>;
+  role: CallerRole;
   /** Milliseconds left before the caller gives up. */
   remainingMs: number;
 }
@@ -40,9 +44,9 @@ export class CallTimeoutError extends Error {
 
 export async function requestCall(db: Db, req: CallRequest): Promise<number> {
   const r = await db.query<{ id: string }>(
-    `INSERT INTO function_calls (node_id, service, function, args, requested_by, deadline)
-     VALUES ($1, $2, $3, $4, $5, now() + make_interval(secs => $6::double precision / 1000)) RETURNING id`,
-    [req.nodeId, req.service, req.fn, JSON.stringify(req.args), req.requestedBy, req.timeoutMs],
+    `INSERT INTO function_calls (node_id, service, function, args, requested_by, role, deadline)
+     VALUES ($1, $2, $3, $4, $5, $6, now() + make_interval(secs => $7::double precision / 1000)) RETURNING id`,
+    [req.nodeId, req.service, req.fn, JSON.stringify(req.args), req.requestedBy, req.role, req.timeoutMs],
   );
   return Number(r.rows[0]!.id);
 }
@@ -82,14 +86,14 @@ export async function awaitCall(db: Db, id: number, timeoutMs: number, pollMs = 
 
 /** Takes up to `limit` pending calls for `nodeId` whose caller still waits; a row is taken by one claimer only. */
 export async function claimCalls(db: Db, nodeId: string, limit: number): Promise<ClaimedCall[]> {
-  const r = await db.query<{ id: string; service: string; function: string; args: Record<string, unknown>; remaining_ms: number }>(
+  const r = await db.query<{ id: string; service: string; function: string; args: Record<string, unknown>; role: CallerRole; remaining_ms: number }>(
     `UPDATE function_calls c SET state = 'running', started_at = now()
      FROM (SELECT id FROM function_calls WHERE node_id = $1 AND state = 'pending' AND deadline > now() ORDER BY id LIMIT $2 FOR UPDATE SKIP LOCKED) todo
      WHERE c.id = todo.id
-     RETURNING c.id, c.service, c.function, c.args, (extract(epoch FROM c.deadline - now()) * 1000)::float8 AS remaining_ms`,
+     RETURNING c.id, c.service, c.function, c.args, c.role, (extract(epoch FROM c.deadline - now()) * 1000)::float8 AS remaining_ms`,
     [nodeId, limit],
   );
-  return r.rows.map((row) => ({ id: Number(row.id), service: row.service, fn: row.function, args: row.args, remainingMs: Math.max(0, row.remaining_ms) }));
+  return r.rows.map((row) => ({ id: Number(row.id), service: row.service, fn: row.function, args: row.args, role: row.role, remainingMs: Math.max(0, row.remaining_ms) }));
 }
 
 export async function finishCall(db: Db, id: number, answer: CallAnswer): Promise<void> {
@@ -98,4 +102,22 @@ export async function finishCall(db: Db, id: number, answer: CallAnswer): Promis
   } else {
     await db.query("UPDATE function_calls SET state = 'failed', error = $2, url = $3, finished_at = now() WHERE id = $1 AND state = 'running'", [id, answer.error, answer.url]);
   }
+}
+
+/**
+ * The node of one running instance of `service` (on `node` when given): reported running with a
+ * port by the node it is placed on (actual_node = node_id, so not the stale report of a node it
+ * moved away from), on a node that is up. Healthy ones first; random among equals, to spread calls.
+ */
+export async function instanceNode(db: Db, service: string, node: string | null = null): Promise<string | null> {
+  const r = await db.query<{ node_id: string }>(
+    `SELECT p.node_id
+     FROM placements p JOIN nodes n ON n.id = p.node_id
+     WHERE p.service = $1 AND ($2::text IS NULL OR p.node_id = $2) AND p.actual_state = 'running' AND p.actual_port IS NOT NULL
+       AND p.actual_node = p.node_id AND n.state = 'up'
+     ORDER BY p.actual_healthy IS NOT FALSE DESC, random()
+     LIMIT 1`,
+    [service, node],
+  );
+  return r.rows[0]?.node_id ?? null;
 }

@@ -6,9 +6,10 @@
  */
 import type { Command } from '../../bin/cli.js';
 import { deployCommands } from './deployCommands.js';
+import { callCommands } from './callCommand.js';
 import { jobCommands } from './jobCommands.js';
 import { nodesCommands } from './nodesCommands.js';
 import { placeCommands } from './placeCommand.js';
 import { servicesCommands } from './servicesCommands.js';
 
-export const schedulerCommands: Command[] = [...nodesCommands, ...servicesCommands, ...placeCommands, ...deployCommands, ...jobCommands];
+export const schedulerCommands: Command[] = [...nodesCommands, ...servicesCommands, ...placeCommands, ...deployCommands, ...jobCommands, ...callCommands];

@@ -12,7 +12,7 @@
 import { execa } from 'execa';
 import type { Readable } from 'node:stream';
 import type { Db } from '../store/db.js';
-import { awaitCall, CallTimeoutError, requestCall, type CallAnswer } from '../calls/callStore.js';
+import { callFunction, FunctionCallError, type FunctionCallResult } from '../calls/callFunction.js';
 import { JobRunError } from './errors.js';
 import type { CommandTarget, Job, ServiceFunctionTarget } from './jobs.js';
 
@@ -24,15 +24,7 @@ export interface CommandResult {
   stderr: string;
 }
 
-export interface ServiceFunctionResult {
-  service: string;
-  function: string;
-  node: string;
-  url: string;
-  status: number;
-  /** The answer's JSON (its text when not JSON; its head when longer than 64 KiB). */
-  body: unknown;
-}
+export type ServiceFunctionResult = FunctionCallResult;
 
 export type JobResult = CommandResult | ServiceFunctionResult;
 
@@ -118,57 +110,13 @@ async function runCommand(name: string, target: CommandTarget, timeoutMs: number
 // ---------------------------------------------------------------------------------------------
 // service_function
 
-interface InstanceRow {
-  node_id: string;
-}
-
-/**
- * The node of one running instance: reported running with a port by the node it is placed on
- * (actual_node = node_id, so not the stale report of a node it moved away from), on a node that
- * is up. Healthy ones first; random among equals, to spread calls.
- */
-async function findInstance(db: Db, service: string): Promise<InstanceRow | undefined> {
-  const r = await db.query<InstanceRow>(
-    `SELECT p.node_id
-     FROM placements p JOIN nodes n ON n.id = p.node_id
-     WHERE p.service = $1 AND p.actual_state = 'running' AND p.actual_port IS NOT NULL
-       AND p.actual_node = p.node_id AND n.state = 'up'
-     ORDER BY p.actual_healthy IS NOT FALSE DESC, random()
-     LIMIT 1`,
-    [service],
-  );
-  return r.rows[0];
-}
-
-function errorOf(body: unknown): string {
-  if (typeof body === 'object' && body !== null && 'error' in body) {
-    const e = (body as { error: unknown }).error;
-    return typeof e === 'string' ? e : JSON.stringify(e);
-  }
-  return (typeof body === 'string' ? body : JSON.stringify(body) ?? '').slice(0, 500) || '(empty body)';
-}
-
-/**
- * Asks the node that runs an instance of the service to call the function (the function_calls
- * mailbox, scheduler/calls/): the instance listens on that node's 127.0.0.1 only.
- */
+/** Through the function_calls mailbox to the node that runs an instance (scheduler/calls/), as `scheduler`. */
 async function callServiceFunction(db: Db, target: ServiceFunctionTarget, timeoutMs: number, requestedBy: string): Promise<ServiceFunctionResult> {
-  const { service, function: fn } = target;
-  const instance = await findInstance(db, service);
-  if (!instance) {
-    throw new JobRunError(`no running instance of service ${service} to call ${fn} on (none is reported running with a port on a node that is up); start or place the service, or disable the job`);
-  }
-  const node = instance.node_id;
-  const id = await requestCall(db, { nodeId: node, service, fn, args: target.args ?? {}, timeoutMs, requestedBy });
-  let answer: CallAnswer;
   try {
-    answer = await awaitCall(db, id, timeoutMs);
+    return await callFunction(db, { service: target.service, fn: target.function, args: target.args ?? {}, timeoutMs, requestedBy, role: 'scheduler' });
   } catch (err) {
-    if (err instanceof CallTimeoutError) throw new JobRunError(`${service}.${fn} on node ${node} timed out after ${timeoutMs} ms: ${err.message}; raise the job's timeoutMs or make the function faster`, { timedOut: true });
-    throw err;
+    if (!(err instanceof FunctionCallError)) throw err;
+    const { noInstance, ...detail } = err.detail;
+    throw new JobRunError(noInstance ? `${err.message}, or disable the job` : err.message, detail);
   }
-  if (answer.state === 'failed') throw new JobRunError(`${service}.${fn}${answer.url ? ` at ${answer.url}` : ''} (node ${node}) ${answer.error}`);
-  const where = `${service}.${fn} at ${answer.url} (node ${node})`;
-  if (answer.status < 200 || answer.status > 299) throw new JobRunError(`${where} answered ${answer.status}: ${errorOf(answer.body)}`, { status: answer.status });
-  return { service, function: fn, node, url: answer.url, status: answer.status, body: answer.body };
 }

@@ -11,7 +11,7 @@ import type { WebSocketServer } from 'ws';
 import { reasonOf } from '../../channels/errors.js';
 import type { Logger } from '../log.js';
 import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from '../sdk.js';
-import { ArgumentsError, bindArguments, type ParamSpec } from '../functionParams.js';
+import { ArgumentsError, bindArguments, ROLE_HEADER, type CallerRole, type ParamSpec } from '../functionParams.js';
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;
 /** Largest WebSocket message accepted; a bigger one closes the connection (1009). */
@@ -117,6 +117,10 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
     let result: unknown;
     if (typeof fn === 'function') result = await fn(args as Record<string, unknown>, ctx);
     else {
+      const role = raw.headers[ROLE_HEADER];
+      if (fn.roles && !fn.roles.includes(role as CallerRole)) {
+        throw new HttpError(403, `${name} may be called as ${fn.roles.join(' or ')} only; this call came as ${typeof role === 'string' && role !== '' ? role : 'no role'}`);
+      }
       let bound: Record<string, unknown>;
       try {
         bound = bindArguments(name, fn.params, args as Record<string, unknown>);
@@ -142,8 +146,10 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
 }
 
 /** What `GET /_hydra/functions` answers: each function with its parameters (plain functions take any object). */
-function describeFunctions(fns: NonNullable<ServiceManifest['functions']>): Array<{ name: string; description: string | null; params: Record<string, ParamSpec> | null }> {
-  return Object.entries(fns).map(([name, fn]) => (typeof fn === 'function' ? { name, description: null, params: null } : { name, description: fn.description ?? null, params: fn.params }));
+function describeFunctions(fns: NonNullable<ServiceManifest['functions']>): Array<{ name: string; description: string | null; params: Record<string, ParamSpec> | null; roles: CallerRole[] | null }> {
+  return Object.entries(fns).map(([name, fn]) =>
+    typeof fn === 'function' ? { name, description: null, params: null, roles: null } : { name, description: fn.description ?? null, params: fn.params, roles: fn.roles ?? null },
+  );
 }
 
 /**

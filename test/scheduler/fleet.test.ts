@@ -13,6 +13,7 @@ import { putServiceSpec } from '../../scheduler/specs.js';
 import { setNodeAdminState } from '../../scheduler/registry.js';
 import { startDeployment } from '../../scheduler/rollout.js';
 import { sleep, waitFor } from '../helpers/wait.js';
+import { hydra } from './schedulerCli.js';
 import { addRelease, allRunning, BAD_APP, placements, startFleet, TIMING, treeInstances, type Fleet } from './fleet.js';
 
 const RELEASE_A = 'a'.repeat(40);
@@ -78,7 +79,23 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
   await defineJob(fleet.pool, { name: 'nofn', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'nosuch' } }, 'test');
   const missing = await runJobNow(fleet.pool, 'nofn', 'test');
   t.equal(missing.state, 'failed');
-  t.match(missing.error, /404.*no function 'nosuch' in service ping \(functions: stamp\)/, 'an unknown function fails with the reason');
+  t.match(missing.error, /404.*no function 'nosuch' in service ping \(functions: stamp, reset\)/, 'an unknown function fails with the reason');
+
+  // reset is for operators: a cron job (role scheduler) is refused, `hydra scheduler call` runs it.
+  await defineJob(fleet.pool, { name: 'reset', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'reset' } }, 'test');
+  const refused = await runJobNow(fleet.pool, 'reset', 'test');
+  t.match(refused, { state: 'failed', error: /answered 403: reset may be called as operator only; this call came as scheduler$/ }, 'a cron job may not call an operator-only function');
+  const cli = (...args: string[]) => hydra({ DATABASE_URL: fleet.databaseUrl }, 'scheduler', 'call', ...args);
+  const node = answered.node;
+  const byOperator = await cli('ping.reset', '--args', '{"to":40}', '--node', node, '--json');
+  t.equal(byOperator.code, 0, byOperator.stderr);
+  t.match(JSON.parse(byOperator.stdout), { ok: true, node, status: 200, body: { result: { node, n: 40 } } }, 'an operator call ran it on the node asked for, with its argument');
+  const people = await cli('ping.reset', '--node', node);
+  t.match(people, { code: 0, stdout: new RegExp(`^ping\\.reset answered 200 on node ${node} in \\d+ ms: \\{"result":\\{"n":0,"node":"${node}","instance":"ping#\\d@aaaaaaaaaaaa"\\}\\}\\n$`) }, 'the default argument applies');
+  t.match(await cli('ping.reset', '--args', '{"to":"forty"}'), { code: 1, stderr: /answered 400: reset: argument 'to': expected an integer, got "forty"/ }, 'a mistyped argument is refused by the instance, exit 1');
+  t.match(await cli('ping.reset', '--args', '[1]'), { code: 2, stderr: /--args: '\[1\]' is invalid; expected a JSON object/ });
+  t.match(await cli('ping'), { code: 2, stderr: /'ping' is invalid; expected SERVICE\.FUNCTION/ });
+  t.match(await cli('nosuch.fn'), { code: 1, stderr: /no running instance of service nosuch to call fn on/ });
 
   // Stable: a further tick moves nothing.
   const before = await placements(fleet.pool);

@@ -211,13 +211,21 @@ t.test('functions with typed parameters: defaults filled, bad arguments refused 
     body: { error: `compact: unknown argument 'extra' (compact takes site, keep, dryRun, tags, note); argument 'site': expected an integer, got "north"; argument 'keep': expected an integer, got 1.5` },
   });
   t.same(await call('echo', { anything: [1] }), { status: 200, body: { result: { anything: [1] } } }, 'a plain function takes any object');
+  const wipe = async (role?: string) => {
+    const res = await fetch(`http://127.0.0.1:${port}/_hydra/functions/wipe`, { method: 'POST', headers: role ? { 'x-hydra-role': role } : {}, body: '{}' });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  t.same(await wipe('operator'), { status: 200, body: { result: 'wiped' } }, 'an operator may call an operator-only function');
+  t.same(await wipe('scheduler'), { status: 403, body: { error: 'wipe may be called as operator only; this call came as scheduler' } }, 'a cron job may not');
+  t.same(await wipe(), { status: 403, body: { error: 'wipe may be called as operator only; this call came as no role' } }, 'nor a call without a role');
   const list = await fetch(`http://127.0.0.1:${port}/_hydra/functions`);
   t.same(await list.json(), {
     service: 'tools',
     version: '1.0.0',
     functions: [
-      { name: 'compact', description: 'keeps the newest entries of a site', params: { site: { type: 'integer', description: 'site id' }, keep: { type: 'integer', default: 100 }, dryRun: { type: 'boolean', default: false }, tags: { type: 'array', default: [] }, note: { type: 'string', required: false } } },
-      { name: 'echo', description: null, params: null },
+      { name: 'compact', description: 'keeps the newest entries of a site', params: { site: { type: 'integer', description: 'site id' }, keep: { type: 'integer', default: 100 }, dryRun: { type: 'boolean', default: false }, tags: { type: 'array', default: [] }, note: { type: 'string', required: false } }, roles: null },
+      { name: 'echo', description: null, params: null, roles: null },
+      { name: 'wipe', description: null, params: {}, roles: ['operator'] },
     ],
   });
   t.equal((await call('', undefined, 'POST')).status, 405, 'the list is read with GET');
