@@ -174,7 +174,10 @@ export async function tailStream(redis: TestRedis, stream: string): Promise<Stre
   reader.on('error', () => undefined); // reconnects by itself; a failed read is retried below
   const key = `${redis.prefix}${stream}`;
   const seen: Array<{ ms: number; body: unknown }> = [];
-  let last = '$';
+  // From the newest entry there is now, by id: '$' would be re-read at each call, so an entry
+  // written between a read that timed out empty and the next one would be missed for good.
+  const top = (await reader.xrevrange(key, '+', '-', 'COUNT', 1)) as Array<[string, string[]]>;
+  let last = top[0]?.[0] ?? '0-0';
   let running = true;
   const loop = (async () => {
     while (running) {
