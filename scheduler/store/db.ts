@@ -12,10 +12,18 @@ export type Db = pg.Pool | pg.ClientBase;
 export async function withClient<T>(db: Db, fn: (client: pg.ClientBase) => Promise<T>): Promise<T> {
   if (!(db instanceof pg.Pool)) return fn(db);
   const client = await db.connect();
+  // A checked-out client has no pool listener: a connection cut between two statements (a
+  // transaction's) would be an uncaught 'error' that kills the node daemon (seen by the chaos
+  // test's PostgreSQL cut). The statement then in flight or next fails with it instead, and the
+  // broken connection is destroyed rather than handed back to the pool.
+  let broken: Error | undefined;
+  const onError = (err: Error) => (broken = err);
+  client.on('error', onError);
   try {
     return await fn(client);
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 

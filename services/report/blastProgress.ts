@@ -50,6 +50,11 @@ interface ProgressRow {
 /** Ends a blast with its end frame: the report is written and the blast's progress removed, atomically. */
 export async function finishBlast(pool: pg.Pool, frame: PacketParsedV1 & { frameType: Outcome }): Promise<FinishResult> {
   const client = await pool.connect();
+  // A checked-out client has no pool listener: a connection cut between the statements would be
+  // an uncaught 'error' that kills the instance; the statement in flight fails with it instead.
+  let broken: Error | undefined;
+  const onError = (err: Error) => (broken = err);
+  client.on('error', onError);
   try {
     await client.query('BEGIN');
     const key = [frame.site, frame.device, frame.blastId];
@@ -80,7 +85,8 @@ export async function finishBlast(pool: pg.Pool, frame: PacketParsedV1 & { frame
     await client.query('ROLLBACK').catch(() => undefined);
     throw err;
   } finally {
-    client.release();
+    client.off('error', onError);
+    client.release(broken);
   }
 }
 
