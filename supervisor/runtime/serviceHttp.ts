@@ -63,8 +63,7 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
     }
     const body = await readBody(raw);
     if (body === null) {
-      // Closing the connection: the rest of an oversized body is not worth reading.
-      res.setHeader('connection', 'close');
+      discardRest(raw);
       return send(res, 413, { error: `request body is over the limit of ${MAX_REQUEST_BYTES} bytes` });
     }
     const req: HttpRequest = {
@@ -104,7 +103,10 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       return send(res, 405, { error: `functions are called with POST, not ${method}` });
     }
     const body = await readBody(raw);
-    if (body === null) return send(res, 413, { error: `request body is over the limit of ${MAX_REQUEST_BYTES} bytes` });
+    if (body === null) {
+      discardRest(raw);
+      return send(res, 413, { error: `request body is over the limit of ${MAX_REQUEST_BYTES} bytes` });
+    }
     let args: unknown = {};
     if (body.length > 0) {
       try {
@@ -250,6 +252,31 @@ function match(route: string[], actual: string[]): Record<string, string> | null
 }
 
 /** The body, or null once it is over MAX_REQUEST_BYTES (checked on the header first, then as it streams). */
+/** How much of an oversized body is read and thrown away, and for how long, before the connection is cut. */
+const DISCARD_MAX_BYTES = 16 * 1024 * 1024;
+const DISCARD_MAX_MS = 5_000;
+
+/**
+ * Reads and drops the rest of a refused body while the 413 goes out. Closing the connection at
+ * once instead would reset it while the client is still sending, and a reset can destroy the
+ * 413 in the client's receive buffer, so the client would see "connection reset" instead of the
+ * reason (seen with the ingest fuzz test). A client that goes on past the limits is cut off.
+ */
+function discardRest(req: IncomingMessage): void {
+  if (req.complete) return;
+  let dropped = 0;
+  const cut = () => req.socket.destroy();
+  const timer = setTimeout(cut, DISCARD_MAX_MS).unref();
+  req.removeAllListeners('data');
+  req.on('data', (chunk: Buffer) => {
+    dropped += chunk.length;
+    if (dropped > DISCARD_MAX_BYTES) cut();
+  });
+  req.once('end', () => clearTimeout(timer));
+  req.once('close', () => clearTimeout(timer));
+  req.resume();
+}
+
 function readBody(req: IncomingMessage): Promise<Buffer | null> {
   if (Number(req.headers['content-length'] ?? 0) > MAX_REQUEST_BYTES) return Promise.resolve(null);
   return new Promise((resolve, reject) => {

@@ -139,6 +139,12 @@ t.test('serves its routes under /<name>/ and /healthz', async (t) => {
   t.match(await get('/echo/echo'), { status: 405, body: { error: /GET is not allowed/ } });
   t.match(await get('/echo/boom'), { status: 500, body: { error: 'Error: kaboom' } });
   t.match(await get('/echo/echo', { method: 'POST', body: Buffer.alloc(1024 * 1024 + 1, 'x') }), { status: 413, body: { error: /over the limit/ } });
+  // Many at once, each well over the limit: every client reads its 413 (the rest of the body
+  // is drained, not cut off mid-upload, which can reset the connection before the answer is read).
+  const big = Buffer.alloc(3 * 1024 * 1024, 'x');
+  const answers = await Promise.all(Array.from({ length: 40 }, () => get('/echo/echo', { method: 'POST', body: big }).catch((err: Error) => ({ status: 0, error: String(err.cause ?? err) }))));
+  t.same([...new Set(answers.map((a) => a.status))], [413], 'all 40 oversized uploads got their 413');
+  t.match(await get('/echo/sites/x'), { status: 200 }, 'and the service answers normally afterwards');
   t.same(await get('/healthz'), { status: 200, type: 'application/json', body: { healthy: true, detail: 'echoing', service: 'echo', version: '1.0.0', instance: 'echo#1' } });
   const beat = await waitFor('http counter', () => lastHeartbeat(svc, (c) => c.httpRequests === 8));
   t.ok(beat, 'route requests counted, /healthz not');
