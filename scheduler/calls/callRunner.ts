@@ -7,6 +7,7 @@
 import { ROLE_HEADER } from '../../supervisor/functionParams.js';
 import type { Logger } from '../../supervisor/log.js';
 import { inProcessChild } from '../../supervisor/inProcessChild.js';
+import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import type { StoreRef } from '../store/storeLink.js';
 import type { WakeRef } from '../store/wakeUps.js';
@@ -58,48 +59,23 @@ export async function callLocal(call: ClaimedCall, port: number | null, nodeId: 
 }
 
 export class CallRunner {
-  private timer: NodeJS.Timeout | undefined;
-  private inFlight: Promise<void> | undefined;
-  private stopping = false;
-  private again = false;
+  private readonly loop: PassLoop;
 
-  constructor(private readonly options: CallRunnerOptions) {}
+  constructor(private readonly options: CallRunnerOptions) {
+    this.loop = new PassLoop(() => this.pass(), options.pollMs ?? 1_000, (err) => options.log.warn('function calls: pass failed; retrying', { err }));
+  }
 
   start(): void {
-    this.stopping = false;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** A call for this node was notified. */
   poke(): void {
-    if (this.stopping) return;
-    if (this.inFlight) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.schedule(0);
+    this.loop.poke();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    await this.inFlight;
-  }
-
-  private schedule(ms: number): void {
-    if (this.stopping) return;
-    this.timer = setTimeout(() => {
-      this.inFlight = this.pass()
-        .then(() => undefined)
-        .catch((err: unknown) => this.options.log.warn('function calls: pass failed; retrying', { err }))
-        .finally(() => {
-          this.inFlight = undefined;
-          const soon = this.again;
-          this.again = false;
-          this.schedule(soon ? 0 : (this.options.pollMs ?? 1_000));
-        });
-    }, ms);
+    await this.loop.stop();
   }
 
   /** Takes and answers what is waiting; exposed for tests. */
@@ -117,7 +93,7 @@ export class CallRunner {
         }),
       );
       answered += calls.length;
-      if (calls.length < BATCH || this.stopping) return answered;
+      if (calls.length < BATCH || this.loop.stopping) return answered;
     }
   }
 }

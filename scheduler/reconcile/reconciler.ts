@@ -13,6 +13,7 @@
  */
 import type { Logger } from '../../supervisor/log.js';
 import { inProcessChild } from '../../supervisor/inProcessChild.js';
+import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { desiredFor, reportActual, type ActualReport, type DesiredInstance } from '../placements.js';
 import type { StoreRef } from '../store/storeLink.js';
@@ -68,51 +69,28 @@ export class Reconciler {
   private readonly failures = new Map<string, Failure>();
   /** Slots whose release is still being built on this node: why they have not started yet. */
   private readonly preparing = new Map<string, string>();
-  private timer: NodeJS.Timeout | undefined;
-  /** Set by stop(): a pass under way ends at its next step; tick() works without start() (tests). */
-  private stopping = false;
-  private inFlight: Promise<void> | undefined;
-  private started = false;
-  /** A change was notified during a pass: run another as soon as it ends. */
-  private again = false;
+  /** tick() also works without start() (tests). */
+  private readonly loop: PassLoop;
 
-  constructor(private readonly options: ReconcilerOptions) {}
+  constructor(private readonly options: ReconcilerOptions) {
+    this.loop = new PassLoop(() => this.tick(), options.intervalMs, (err) => options.log.warn('reconcile failed; retrying', { err }));
+  }
 
   start(): void {
-    this.stopping = false;
-    this.started = true;
-    this.schedule(0);
+    this.loop.start();
   }
 
   /** A change of this node's placements was notified: reconcile now instead of at the next interval. */
   poke(): void {
-    if (!this.started || this.stopping) return;
-    if (this.inFlight) {
-      this.again = true;
-      return;
-    }
-    clearTimeout(this.timer);
-    this.schedule(0);
+    this.loop.poke();
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
-    clearTimeout(this.timer);
-    await this.inFlight;
+    await this.loop.stop();
   }
 
-  private schedule(ms: number): void {
-    if (this.stopping) return;
-    this.timer = setTimeout(() => {
-      this.inFlight = this.tick()
-        .catch((err: unknown) => this.options.log.warn('reconcile failed; retrying', { err }))
-        .finally(() => {
-          this.inFlight = undefined;
-          const soon = this.again;
-          this.again = false;
-          this.schedule(soon ? 0 : this.options.intervalMs);
-        });
-    }, ms);
+  private get stopping(): boolean {
+    return this.loop.stopping;
   }
 
   /** One pass: desired → actions → report. Exposed for tests. */
