@@ -23,6 +23,9 @@ t.test('a batch redelivered after a crash between its flush and its ack announce
   ];
   const h = await startState(t, { STATE_TEST_CRASH_AFTER_FLUSH: marker }, { prepublish: batch });
   await waitFor('the injected crash after the flush', () => existsSync(marker), 30_000);
+  // The marker is written just before the SIGKILL: wait for the supervisor to have restarted it
+  // (a CI run read the count before the restart was recorded), then for the batch to be done.
+  await waitFor('the restart after the injected crash', () => h.child().restarts >= 1 || null, 30_000);
   await h.settled();
   t.equal(h.child().restarts, 1, 'the instance was killed once after its flush and restarted');
   const changes = (await h.allChanges()).map((c) => `${c.body.device}/${c.body.item}@${c.body.seq}:${c.body.state.status}`);
