@@ -4,17 +4,11 @@
  * mailbox (callStore.ts), wait for the node's answer, and turn it into a result or a
  * FunctionCallError that says what went wrong and what to do.
  */
-import type { CallerRole } from '../../supervisor/functionParams.js';
 import type { Db } from '../store/db.js';
-import { awaitCall, CallTimeoutError, instanceNode, requestCall, type CallAnswer } from './callStore.js';
+import { awaitCall, CallTimeoutError, instanceNode, requestCall, type CallAnswer, type CallRequest } from './callStore.js';
 
-export interface FunctionCall {
-  service: string;
-  fn: string;
-  args: Record<string, unknown>;
-  timeoutMs: number;
-  requestedBy: string;
-  role: CallerRole;
+/** A call as the mailbox takes it (callStore.ts CallRequest), the node picked here. */
+export interface FunctionCall extends Omit<CallRequest, 'nodeId'> {
   /** Only an instance on this node (default: any node that runs one). */
   node?: string | null;
 }

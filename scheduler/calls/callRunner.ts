@@ -6,11 +6,10 @@
  */
 import { ROLE_HEADER } from '../../supervisor/functionParams.js';
 import type { Logger } from '../../supervisor/log.js';
-import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import type { StoreRef } from '../store/storeLink.js';
-import type { WakeRef } from '../store/wakeUps.js';
+import { wakeableChild, type WakeRef } from '../store/wakeUps.js';
 import { claimCalls, finishCall, type CallAnswer, type ClaimedCall } from './callStore.js';
 
 export interface CallRunnerOptions {
@@ -99,19 +98,5 @@ export class CallRunner {
 }
 
 export function callRunnerChild(options: CallRunnerOptions & { id?: string; wake?: WakeRef }): ChildSpec {
-  return inProcessChild({
-    id: options.id ?? 'calls',
-    start: async () => {
-      const runner = new CallRunner(options);
-      runner.start();
-      const poke = () => runner.poke();
-      if (options.wake) options.wake.calls = poke;
-      return {
-        stop: async () => {
-          if (options.wake?.calls === poke) options.wake.calls = null;
-          await runner.stop();
-        },
-      };
-    },
-  });
+  return wakeableChild(options.id ?? 'calls', 'calls', options.wake, () => new CallRunner(options));
 }

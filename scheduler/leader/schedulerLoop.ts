@@ -6,7 +6,6 @@
  * the leader only (CronRunner, started on election and stopped on deposal).
  */
 import type { Logger } from '../../supervisor/log.js';
-import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { CronRunner } from '../cron/cronRunner.js';
 import { failOrphanedRuns } from '../cron/jobs.js';
@@ -19,7 +18,7 @@ import { listNodes, markDownNodes } from '../registry.js';
 import { stepDeployments } from '../rollout.js';
 import { listServiceSpecs } from '../specs.js';
 import type { StoreRef } from '../store/storeLink.js';
-import type { WakeRef } from '../store/wakeUps.js';
+import { wakeableChild, type WakeRef } from '../store/wakeUps.js';
 
 export const SCHEDULER_LEASE = 'scheduler';
 
@@ -131,19 +130,5 @@ export class SchedulerLoop {
 }
 
 export function schedulerChild(options: SchedulerLoopOptions & { id?: string; wake?: WakeRef }): ChildSpec {
-  return inProcessChild({
-    id: options.id ?? 'scheduler',
-    start: async () => {
-      const loop = new SchedulerLoop(options);
-      loop.start();
-      const poke = () => loop.poke();
-      if (options.wake) options.wake.scheduler = poke;
-      return {
-        stop: async () => {
-          if (options.wake?.scheduler === poke) options.wake.scheduler = null;
-          await loop.stop();
-        },
-      };
-    },
-  });
+  return wakeableChild(options.id ?? 'scheduler', 'scheduler', options.wake, () => new SchedulerLoop(options));
 }

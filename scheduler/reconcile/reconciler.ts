@@ -12,12 +12,11 @@
  * it, reports it failed with the last exit, and tries again after a growing backoff.
  */
 import type { Logger } from '../../supervisor/log.js';
-import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { desiredFor, reportActual, type ActualReport, type DesiredInstance } from '../placements.js';
 import type { StoreRef } from '../store/storeLink.js';
-import type { WakeRef } from '../store/wakeUps.js';
+import { wakeableChild, type WakeRef } from '../store/wakeUps.js';
 import { childIdOf, ReleasePreparing, type BeforeRetire, type HostedInstance, type InstanceRequest, type ServicesHost } from './servicesHost.js';
 
 export interface ReconcilerOptions {
@@ -206,19 +205,5 @@ export class Reconciler {
 }
 
 export function reconcilerChild(options: ReconcilerOptions & { id?: string; wake?: WakeRef }): ChildSpec {
-  return inProcessChild({
-    id: options.id ?? 'reconciler',
-    start: async () => {
-      const reconciler = new Reconciler(options);
-      reconciler.start();
-      const poke = () => reconciler.poke();
-      if (options.wake) options.wake.reconciler = poke;
-      return {
-        stop: async () => {
-          if (options.wake?.reconciler === poke) options.wake.reconciler = null;
-          await reconciler.stop();
-        },
-      };
-    },
-  });
+  return wakeableChild(options.id ?? 'reconciler', 'reconciler', options.wake, () => new Reconciler(options));
 }

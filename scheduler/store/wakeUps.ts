@@ -19,7 +19,36 @@ export interface WakeRef {
   reconciler: (() => void) | null;
   scheduler: (() => void) | null;
   /** The function-call runner (scheduler/calls/callRunner.ts). */
-  calls?: (() => void) | null;
+  calls: (() => void) | null;
+}
+
+/** A loop a notification can hurry: the reconciler, the scheduler loop, the call runner. */
+export interface Wakeable {
+  start(): void;
+  poke(): void;
+  stop(): Promise<void>;
+}
+
+/**
+ * A `system` child running `make()`'s loop, its poke put into `wake[slot]` while it runs (and
+ * taken out when it stops, so a notification never reaches a stopped instance).
+ */
+export function wakeableChild(id: string, slot: keyof WakeRef, wake: WakeRef | undefined, make: () => Wakeable): ChildSpec {
+  return inProcessChild({
+    id,
+    start: async () => {
+      const loop = make();
+      loop.start();
+      const poke = () => loop.poke();
+      if (wake) wake[slot] = poke;
+      return {
+        stop: async () => {
+          if (wake?.[slot] === poke) wake[slot] = null;
+          await loop.stop();
+        },
+      };
+    },
+  });
 }
 
 export interface ListenerOptions {

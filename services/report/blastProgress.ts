@@ -15,6 +15,7 @@
  * a blast's arm and its end frame concurrently, and the end would not see the arm yet.
  */
 import type pg from 'pg';
+import { inTransaction } from '../pgTransaction.js';
 import type { PacketParsedV1 } from '../messages.js';
 import { summarize, type EndSnapshot, type FrameSnapshot, type Outcome } from './summarize.js';
 
@@ -49,18 +50,10 @@ interface ProgressRow {
 
 /** Ends a blast with its end frame: the report is written and the blast's progress removed, atomically. */
 export async function finishBlast(pool: pg.Pool, frame: PacketParsedV1 & { frameType: Outcome }): Promise<FinishResult> {
-  const client = await pool.connect();
-  // A checked-out client has no pool listener: a connection cut between the statements would be
-  // an uncaught 'error' that kills the instance; the statement in flight fails with it instead.
-  let broken: Error | undefined;
-  const onError = (err: Error) => (broken = err);
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
+  return inTransaction(pool, async (client) => {
     const key = [frame.site, frame.device, frame.blastId];
     const exists = await client.query('SELECT id FROM reports WHERE site = $1 AND device = $2 AND blast_id = $3', key);
     if (exists.rowCount) {
-      await client.query('COMMIT');
       return { created: false, id: Number(exists.rows[0].id) };
     }
     const progress = await client.query<ProgressRow>('SELECT seq, frame_type, device_ts, items FROM blast_progress WHERE site = $1 AND device = $2 AND blast_id = $3 ORDER BY seq', key);
@@ -79,15 +72,8 @@ export async function finishBlast(pool: pg.Pool, frame: PacketParsedV1 & { frame
       [...key, frame.frameType, JSON.stringify(summary), arm ? JSON.stringify(arm) : null, JSON.stringify(end)],
     );
     await client.query('DELETE FROM blast_progress WHERE site = $1 AND device = $2 AND blast_id = $3', key);
-    await client.query('COMMIT');
     return inserted.rowCount ? { created: true, id: Number(inserted.rows[0].id) } : { created: false, id: null };
-  } catch (err) {
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.off('error', onError);
-    client.release(broken);
-  }
+  });
 }
 
 /** Blasts with progress and no end yet: logged at start, so a resumed blast is visible. */

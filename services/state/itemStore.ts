@@ -8,6 +8,7 @@
  */
 import type pg from 'pg';
 import { ensureSchema as ensureTables } from '../ensureSchema.js';
+import { inTransaction } from '../pgTransaction.js';
 import type { ItemStatus, StateChangeV1 } from '../messages.js';
 import type { ItemState, ValueField } from './selector.js';
 
@@ -92,15 +93,7 @@ export function bySource(list: readonly Superseded[]): Map<string, StateChangeV1
  */
 export async function writeFlush(pool: pg.Pool, rows: readonly ItemState[], superseded: readonly Superseded[], replace: boolean): Promise<void> {
   if (!replace && superseded.length === 0) return upsertItems(pool, rows);
-  const client = await pool.connect();
-  let broken: Error | undefined;
-  // A checked-out client has no pool listener: without this, a connection cut mid-transaction
-  // (PostgreSQL restarted, network down) is an uncaught 'error' that kills the process. The
-  // query in flight fails with it too, and that failure is what the caller sees and retries.
-  const onError = (err: Error) => (broken = err);
-  client.on('error', onError);
-  try {
-    await client.query('BEGIN');
+  await inTransaction(pool, async (client) => {
     await upsertItems(client, rows);
     await client.query('DELETE FROM item_state_superseded');
     if (superseded.length > 0) {
@@ -110,16 +103,7 @@ export async function writeFlush(pool: pg.Pool, rows: readonly ItemState[], supe
         superseded.map((s) => JSON.stringify(s.change)),
       ]);
     }
-    await client.query('COMMIT');
-  } catch (err) {
-    broken = err as Error;
-    await client.query('ROLLBACK').catch(() => undefined);
-    throw err;
-  } finally {
-    client.off('error', onError);
-    // A connection that failed mid-transaction is not handed out again.
-    client.release(broken);
-  }
+  });
 }
 
 /**

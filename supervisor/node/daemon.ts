@@ -137,7 +137,7 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     systemChildren.unshift(
       storeLinkChild({ databaseUrl: config.databaseUrl!, registration, heartbeatMs: settings.heartbeatMs, nodeTimeoutMs: settings.nodeTimeoutMs, store, log: schedLog }),
     );
-    const wake: WakeRef = { reconciler: null, scheduler: null };
+    const wake: WakeRef = { reconciler: null, scheduler: null, calls: null };
     systemChildren.push(
       reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, wake, log: log.child({ component: 'reconciler' }), ...(beforeRetire ? { beforeRetire } : {}) }),
       callRunnerChild({ nodeId: config.nodeId, store, portOf: (service) => localPort(host, service), wake, log: log.child({ component: 'calls' }) }),
