@@ -98,7 +98,7 @@ async function restarts(child: ChildSpecT, port: number, path: string): Promise<
 }
 
 async function serviceRestarts(): Promise<{ ready: number[]; http: number[] }> {
-  const { serviceChildSpec } = (await import(new URL('dist/supervisor/runtime/serviceChild.js', ROOT).href)) as typeof import('../supervisor/runtime/serviceChild.js');
+  const { serviceChildSpec } = (await import(new URL('dist/runtime/serviceChild.js', ROOT).href)) as typeof import('../runtime/serviceChild.js');
   const child = serviceChildSpec({
     id: 'ping#1',
     module: fileURLToPath(new URL('bench/fixtures/pingService.js', ROOT)),

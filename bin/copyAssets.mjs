@@ -16,5 +16,5 @@ function walk(dir) {
     }
   }
 }
-for (const root of ['services', 'supervisor', 'scheduler', 'nginx', 'pgbouncer']) if (existsSync(root)) walk(root);
+for (const root of ['services', 'runtime', 'scheduler', 'nginx', 'pgbouncer', 'deploy', 'node']) if (existsSync(root)) walk(root);
 process.stdout.write(`copied ${copied} asset file(s) into dist/\n`);

@@ -4,14 +4,14 @@
  */
 import { readFileSync } from 'node:fs';
 import { deadLetterCommands } from '../channels/cli/deadLetterCommands.js';
-import { nginxCommands } from '../nginx/cli.js';
+import { nginxCommands } from '../node/nginxCommands.js';
 import { pgbouncerCommands } from '../pgbouncer/cli.js';
 import { dbCommands } from '../scheduler/cli/dbCommands.js';
 import { schedulerCommands } from '../scheduler/cli/schedulerCommands.js';
 import { simulateCommands } from '../services/simulator/cli.js';
-import { deployCommands } from '../supervisor/deploy/cli.js';
-import { nodeCommands } from '../supervisor/node/cli.js';
-import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from './cli.js';
+import { deployCommands } from '../deploy/cli.js';
+import { nodeCommands } from '../node/cli.js';
+import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../core/cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
 const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands, ...deadLetterCommands];

@@ -5,7 +5,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { ConfigError } from '../supervisor/errors.js';
+import { ConfigError } from '../core/errors.js';
 
 export interface NginxSettings {
   /** HYDRA_NGINX_CONF: the file this node renders (included in nginx's http block). */

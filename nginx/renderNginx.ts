@@ -6,7 +6,7 @@
  * sorted), so a caller can compare renders to decide whether nginx needs a reload.
  */
 import { readFileSync } from 'node:fs';
-import { fill } from './fill.js';
+import { fill } from '../core/fill.js';
 
 export interface Upstream {
   host: string;

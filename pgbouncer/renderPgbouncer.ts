@@ -4,7 +4,7 @@
  * pgbouncer/templates/. Same input, same text, so boot.sh can tell whether anything changed.
  */
 import { readFileSync } from 'node:fs';
-import { fill } from '../nginx/fill.js';
+import { fill } from '../core/fill.js';
 import { parseScram } from './scram.js';
 
 export interface PgbouncerUser {

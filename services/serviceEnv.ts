@@ -2,8 +2,8 @@
  * Reading the pipeline services' environment, one rule per variable for all of them: a missing
  * or malformed value fails the service's start with the variable's name and what is expected.
  */
-import os from 'node:os';
 import path from 'node:path';
+import { resolveHome } from '../core/home.js';
 
 export class ServiceConfigError extends Error {
   override readonly name = 'ServiceConfigError';
@@ -25,11 +25,7 @@ export function databaseUrlFromEnv(env: NodeJS.ProcessEnv, purpose: string): str
 export function fleetFileFromEnv(env: NodeJS.ProcessEnv): string {
   const explicit = env.HYDRA_FLEET?.trim();
   if (explicit) return path.resolve(explicit);
-  const home = env.HYDRA_HOME?.trim();
-  if (home && !path.isAbsolute(home)) throw new ServiceConfigError('HYDRA_HOME', `'${home}' is not an absolute path; expected e.g. /var/lib/hydra`);
-  // The node's own default home (supervisor/node/config.ts), so a bare `hydra node start` agrees.
-  const base = home || (process.getuid?.() === 0 ? '/var/lib/hydra' : path.join(os.homedir(), '.hydra'));
-  return path.join(base, 'fleet.json');
+  return path.join(resolveHome(env), 'fleet.json');
 }
 
 /** An integer variable within [min, max]; unset or empty takes the fallback. */

@@ -22,14 +22,3 @@ export class StartError extends Error {
     super(`child '${childId}' failed to start: ${reason}`);
   }
 }
-
-/** An environment variable that is missing or malformed. */
-export class ConfigError extends Error {
-  override readonly name = 'ConfigError';
-  constructor(
-    readonly variable: string,
-    message: string,
-  ) {
-    super(`${variable}: ${message}`);
-  }
-}

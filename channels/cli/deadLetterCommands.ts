@@ -6,12 +6,12 @@
  * channel lives inside one process. Strict options (exit 2 naming the bad value), `--json`,
  * a progress line per dead letter, a one-line summary; Redis unreachable is exit 1.
  */
-import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
 import { isChannelName, type Channel } from '../channel.js';
 import { compareStreamIds } from '../streamId.js';
 import type { DeadLetter } from '../transport.js';
 import { withRedisChannel } from './redisFromEnv.js';
-import { formatTime, plural, renderTable } from '../../bin/table.js';
+import { formatTime, plural, renderTable } from '../../core/table.js';
 import { oneLine } from './render.js';
 
 const USAGE = {

@@ -1,10 +1,10 @@
 /**
  * How the `hydra channel …` commands reach a node's channels: REDIS_URL and HYDRA_KEY_PREFIX,
- * with the node's defaults (supervisor/node/config.ts: redis://127.0.0.1:6379 and `hydra:`), so
+ * with the node's defaults (node/config.ts: redis://127.0.0.1:6379 and `hydra:`), so
  * on a node the commands see what its services see without any variable set. A bad variable is
  * an error naming it; an unreachable Redis fails within seconds, instead of ioredis retrying.
  *
- * The node's own parsing is not reused: it is private to supervisor/node/config.ts, which also
+ * The node's own parsing is not reused: it is private to node/config.ts, which also
  * checks every other node variable, and channels/ imports nothing of supervisor/.
  */
 import { Redis } from 'ioredis';
@@ -12,7 +12,7 @@ import { Channel, type ChannelOptions } from '../channel.js';
 import { quitOrDrop } from '../redis/quitOrDrop.js';
 import { createRedisTransport, DEFAULT_REDIS_URL } from '../redis/redisTransport.js';
 
-/** What supervisor/node/config.ts defaults HYDRA_KEY_PREFIX to. */
+/** What node/config.ts defaults HYDRA_KEY_PREFIX to. */
 export const DEFAULT_KEY_PREFIX = 'hydra:';
 const CONNECT_TIMEOUT_MS = 3_000;
 

@@ -1,5 +1,5 @@
 /**
- * What the `hydra channel …` tables need beyond the shared CLI table (bin/table.ts): an error
+ * What the `hydra channel …` tables need beyond the shared CLI table (core/table.ts): an error
  * text as one cell.
  */
 

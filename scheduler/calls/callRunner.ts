@@ -4,8 +4,8 @@
  * `/_hydra/functions/<fn>` of a local running instance of the service on 127.0.0.1, and writes
  * the instance's status and answer back (or why it could not call it).
  */
-import { ROLE_HEADER } from '../../supervisor/functionParams.js';
-import type { Logger } from '../../supervisor/log.js';
+import { ROLE_HEADER } from '../../runtime/functionParams.js';
+import type { Logger } from '../../core/log.js';
 import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import type { StoreRef } from '../store/storeLink.js';

@@ -4,7 +4,7 @@
  * addressed to it and answers them (callRunner.ts). The database is the one link every node
  * already has, so a call reaches an instance on 127.0.0.1 of a node behind NAT.
  */
-import type { CallerRole } from '../../supervisor/functionParams.js';
+import type { CallerRole } from '../../runtime/functionParams.js';
 import type { Db } from '../store/db.js';
 
 export interface CallRequest {

@@ -4,8 +4,8 @@
  * mailbox (scheduler/calls/), as role `operator`. Prints the node's answer; exit 1 when the call
  * failed or the function answered an error, 2 for bad usage.
  */
-import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
-import { print } from '../../bin/table.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
+import { print } from '../../core/table.js';
 import { callFunction, FunctionCallError } from '../calls/callFunction.js';
 import { withDatabase } from './database.js';
 import { cliActor, jsonValue, wholeNumber } from './options.js';

@@ -3,7 +3,7 @@
  * progress line per migration, then a one-line summary (or one JSON document with --json).
  * Unreachable database, a failed migration, or a schema newer than this code: one line, exit 1.
  */
-import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
 import { migrate } from '../store/migrate.js';
 import { withDatabase } from './database.js';
 

@@ -3,12 +3,12 @@
  * (scheduler/rollout.ts). deploy and rollback only record the intent; the leader rolls it out a
  * batch of nodes at a time from its next tick, and `deployments` shows how far it got.
  */
-import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
 import { listDeployments, rollback, startDeployment, type Deployment } from '../rollout.js';
 import { getServiceSpec } from '../specs.js';
 import { withDatabase } from './database.js';
 import { cliActor, joinNegativeValues, wholeNumber } from './options.js';
-import { formatTime, orDash, plural, print, renderTable, shortCommit } from '../../bin/table.js';
+import { formatTime, orDash, plural, print, renderTable, shortCommit } from '../../core/table.js';
 
 const DEFAULT_LIMIT = 20;
 

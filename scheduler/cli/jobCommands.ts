@@ -5,14 +5,14 @@
  * option (exit 2). run-job runs the job here and now, recorded like a scheduled run, and exits 1
  * when it failed. job-runs shows a job's history, ticks skipped by its concurrency included.
  */
-import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
-import { createLogger } from '../../supervisor/log.js';
+import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
+import { createLogger } from '../../core/log.js';
 import { runJobNow } from '../cron/cronRunner.js';
 import { JobDefinitionError, JobNotFoundError } from '../cron/errors.js';
 import { defineJob, getJob, listJobs, listRuns, removeJob, type Job, type JobConcurrency, type JobRun, type JobTarget } from '../cron/jobs.js';
 import { withDatabase } from './database.js';
 import { cliActor, joinNegativeValues, jsonValue, wholeNumber } from './options.js';
-import { formatTime, orDash, plural, print, renderTable } from '../../bin/table.js';
+import { formatTime, orDash, plural, print, renderTable } from '../../core/table.js';
 
 /** An argv as a shell would need it typed: plain words as is, anything else JSON-quoted. */
 function argvText(argv: string[]): string {

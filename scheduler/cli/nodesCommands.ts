@@ -3,14 +3,14 @@
  * on them, and the operator's intent for one node. The admin state changes only the scheduler's
  * records; the leader acts on it at its next tick, and the messages say so.
  */
-import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
 import { listPlacements } from '../placements.js';
 import { setNodeAdminState, type AdminState, type NodeRecord } from '../registry.js';
 import { listServiceSpecs } from '../specs.js';
 import { withDatabase } from './database.js';
 import { cliActor } from './options.js';
 import { instanceName, readSnapshot, reservedByNode, type Reserved } from './snapshot.js';
-import { formatNumber, formatPairs, orDash, plural, print, renderTable } from '../../bin/table.js';
+import { formatNumber, formatPairs, orDash, plural, print, renderTable } from '../../core/table.js';
 
 /** `cpu 1.5/4, memory 512/8192 MB`: reserved/declared; a resource a node does not declare is unlimited. */
 function capacityText(capacity: Record<string, number>, reserved: Reserved): string {

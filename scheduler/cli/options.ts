@@ -4,7 +4,7 @@
  * is expected, e.g. `--instances: '-1' is invalid; expected a whole number of at least 0`.
  */
 import { hostname } from 'node:os';
-import { UsageError } from '../../bin/cli.js';
+import { UsageError } from '../../core/cli.js';
 
 /** Who did it, for the audit log and the run records. */
 export function cliActor(): string {

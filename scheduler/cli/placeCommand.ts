@@ -8,7 +8,7 @@
  * it needs may register later. Option values are checked before anything is written (exit 2);
  * a pin to an unknown node or an unknown release is a failure (exit 1).
  */
-import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
 import { SpecInputError, UnknownNodeError, UnknownServiceError } from '../errors.js';
 import { plan } from '../placement/plan.js';
 import { listNodes } from '../registry.js';
@@ -18,7 +18,7 @@ import { withDatabase } from './database.js';
 import { cliActor, decimal, joinNegativeValues, keyValues, wholeNumber } from './options.js';
 import { findReadyRelease, releaseCommits } from './releases.js';
 import { instanceName, readSnapshot, type Snapshot } from './snapshot.js';
-import { formatNumber, formatPairs, orDash, print, renderTable, shortCommit } from '../../bin/table.js';
+import { formatNumber, formatPairs, orDash, print, renderTable, shortCommit } from '../../core/table.js';
 
 const USAGE =
   'hydra scheduler place <service> [--instances N] [--constraint KEY=VALUE]... [--pin NODE] [--cpu CORES] [--memory MB] ' +

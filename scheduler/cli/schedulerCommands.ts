@@ -4,7 +4,7 @@
  * a table or lines for people and a one-line summary. Changes are recorded in the database and
  * audited; the leader acts on them at its next tick.
  */
-import type { Command } from '../../bin/cli.js';
+import type { Command } from '../../core/cli.js';
 import { deployCommands } from './deployCommands.js';
 import { callCommands } from './callCommand.js';
 import { jobCommands } from './jobCommands.js';

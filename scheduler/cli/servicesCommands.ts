@@ -2,7 +2,7 @@
  * `hydra scheduler services | placements`: what should run (the specs, with how much of it runs
  * and what cannot be placed) and where each instance is, desired beside actual.
  */
-import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, helpOr, parseCommandArgs, type Command } from '../../core/cli.js';
 import { UnknownNodeError } from '../errors.js';
 import { listPlacements } from '../placements.js';
 import { listNodes } from '../registry.js';
@@ -11,7 +11,7 @@ import type { Placement } from '../types.js';
 import { withDatabase } from './database.js';
 import { releaseCommits } from './releases.js';
 import { actualOf, instanceName, readSnapshot } from './snapshot.js';
-import { formatNumber, formatPairs, orDash, plural, print, renderTable, shortCommit } from '../../bin/table.js';
+import { formatNumber, formatPairs, orDash, plural, print, renderTable, shortCommit } from '../../core/table.js';
 
 const services: Command = {
   path: ['scheduler', 'services'],

@@ -21,7 +21,7 @@
  * another node's leader, which this one cannot reach or kill.
  */
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
-import { createLogger, type Logger } from '../../supervisor/log.js';
+import { createLogger, type Logger } from '../../core/log.js';
 import { FencingError } from '../errors.js';
 import { withFence, type Fence } from '../lease.js';
 import { inTransaction, type Db } from '../store/db.js';

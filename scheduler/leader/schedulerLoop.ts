@@ -5,7 +5,7 @@
  * updates. A deposed leader's tick fails its fence check and writes nothing. Cron jobs run on
  * the leader only (CronRunner, started on election and stopped on deposal).
  */
-import type { Logger } from '../../supervisor/log.js';
+import type { Logger } from '../../core/log.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { CronRunner } from '../cron/cronRunner.js';
 import { failOrphanedRuns } from '../cron/jobs.js';

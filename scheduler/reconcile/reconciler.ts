@@ -11,7 +11,7 @@
  * would take its healthy siblings down with it): after CRASH_LIMIT restarts the reconciler stops
  * it, reports it failed with the last exit, and tries again after a growing backoff.
  */
-import type { Logger } from '../../supervisor/log.js';
+import type { Logger } from '../../core/log.js';
 import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { desiredFor, reportActual, type ActualReport, type DesiredInstance } from '../placements.js';

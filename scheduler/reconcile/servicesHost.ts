@@ -1,7 +1,7 @@
 /**
  * The small typed interface where the scheduler meets the supervisor (DESIGN.md "Layout"): the
  * reconciler asks a ServicesHost to start and stop service instances and to say what runs; the
- * node daemon implements it over its `services` supervisor (supervisor/node/servicesHost.ts).
+ * node daemon implements it over its `services` supervisor (node/servicesHost.ts).
  */
 import type { ChildState } from '../../supervisor/types.js';
 

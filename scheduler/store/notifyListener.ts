@@ -6,7 +6,7 @@
  * what was notified while disconnected is gone. Polling stays the backstop either way.
  */
 import pg from 'pg';
-import type { Logger } from '../../supervisor/log.js';
+import type { Logger } from '../../core/log.js';
 
 export interface NotifyListenerOptions {
   /** A direct PostgreSQL URL (HYDRA_LISTEN_DATABASE_URL). */

@@ -10,7 +10,7 @@
  * has marked this node down and is moving its work, and the restart registers again.
  */
 import pg from 'pg';
-import type { Logger } from '../../supervisor/log.js';
+import type { Logger } from '../../core/log.js';
 import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { SchemaTooNewError, NodeNotRegisteredError } from '../errors.js';

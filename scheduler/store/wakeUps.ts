@@ -6,7 +6,7 @@
  * put their poke into the WakeRef when they start and take it out when they stop, so a restarted
  * one is reached without restarting the listener.
  */
-import type { Logger } from '../../supervisor/log.js';
+import type { Logger } from '../../core/log.js';
 import { inProcessChild } from '../../supervisor/inProcessChild.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { NotifyListener } from './notifyListener.js';

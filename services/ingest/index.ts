@@ -11,7 +11,7 @@
  * (publishing failed or timed out; the device retries, and a frame published before the failure
  * arrives twice, which state resolves by sequence). Each refusal is counted for /metrics.
  */
-import { defineService, type HttpRequest, type HttpResponse, type ServiceContext } from '../../supervisor/sdk.js';
+import { defineService, type HttpRequest, type HttpResponse, type ServiceContext } from '../../runtime/sdk.js';
 import { CHANNELS, type PacketRawV1 } from '../messages.js';
 import { FleetWatcher } from '../packet/fleet.js';
 import { admitFrames, bearerToken, type AcceptedFrame, type DeviceRef } from './admit.js';

@@ -10,7 +10,7 @@
  * throw, so the runtime retries them and dead-letters them after `maxDeliveries`.
  */
 import type { Envelope } from '../../channels/index.js';
-import { defineService, type ServiceContext } from '../../supervisor/sdk.js';
+import { defineService, type ServiceContext } from '../../runtime/sdk.js';
 import { CHANNELS } from '../messages.js';
 import { FleetWatcher } from '../packet/fleet.js';
 import { readParseConfig } from './config.js';

@@ -13,7 +13,7 @@
  */
 import pg from 'pg';
 import type { Envelope } from '../../channels/index.js';
-import { defineService, HttpError, type ServiceContext } from '../../supervisor/sdk.js';
+import { defineService, HttpError, type ServiceContext } from '../../runtime/sdk.js';
 import { CHANNELS } from '../messages.js';
 import { finishBlast, openBlasts, recordProgress } from './blastProgress.js';
 import { checkFrame, FrameError, frameTypeOf } from './checkFrame.js';

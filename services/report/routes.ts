@@ -7,7 +7,7 @@
  *   itself. A malformed id is 400, an unknown id or format 404.
  */
 import type pg from 'pg';
-import { HttpError, type HttpResponse, type HttpRoute } from '../../supervisor/sdk.js';
+import { HttpError, type HttpResponse, type HttpRoute } from '../../runtime/sdk.js';
 import { reportHtml } from './html.js';
 import { reportPdf } from './reportPdf.js';
 import { getReport, listReports, type Report, type ReportFilter } from './reportStore.js';

@@ -6,7 +6,7 @@
  */
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { EXIT_OK, UsageError, parseCommandArgs, type Command } from '../../bin/cli.js';
+import { EXIT_OK, UsageError, parseCommandArgs, type Command } from '../../core/cli.js';
 import { fleetFileFromEnv } from '../serviceEnv.js';
 import type { Fleet } from '../messages.js';
 import { loadFleet, writeFleet } from '../packet/fleet.js';

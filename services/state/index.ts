@@ -22,7 +22,7 @@
 import { existsSync, writeFileSync } from 'node:fs';
 import pg from 'pg';
 import type { Envelope } from '../../channels/index.js';
-import { defineService, type ServiceContext } from '../../supervisor/sdk.js';
+import { defineService, type ServiceContext } from '../../runtime/sdk.js';
 import { CHANNELS, type PacketParsedV1 } from '../messages.js';
 import { checkUpdate } from './checkUpdate.js';
 import { readStateConfig } from './config.js';

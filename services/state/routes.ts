@@ -4,7 +4,7 @@
  * body names the parameter (`{ error: "device: 'x' is not an id (…)" }`).
  */
 import type { ServerResponse } from 'node:http';
-import { HttpError, type HttpRoute, type ServiceContext } from '../../supervisor/sdk.js';
+import { HttpError, type HttpRoute, type ServiceContext } from '../../runtime/sdk.js';
 import type { StateChangeV1 } from '../messages.js';
 import { countByStatus, type LiveState } from './liveState.js';
 import { matchesChange, SelectorError, selectorFromQuery, uint32, type ItemState, type Selector } from './selector.js';

@@ -11,7 +11,7 @@
  */
 import type { IncomingMessage } from 'node:http';
 import type { RawData, WebSocket } from 'ws';
-import type { ServiceContext } from '../../supervisor/sdk.js';
+import type { ServiceContext } from '../../runtime/sdk.js';
 import type { StateChangeV1 } from '../messages.js';
 import type { LiveState } from './liveState.js';
 import { parseClientMessage, ProtocolError, type BindingId, type ServerMessage } from './protocol.js';

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import path from 'node:path';
 import t from 'tap';
 import { putServiceSpec } from '../../scheduler/specs.js';
-import { FETCHED_MARKER } from '../../supervisor/deploy/fetchRelease.js';
+import { FETCHED_MARKER } from '../../deploy/fetchRelease.js';
 import { waitFor } from '../helpers/wait.js';
 import { placements, startFleet, type FleetNode, type PlacementView } from '../scheduler/fleet.js';
 import { deployWorld } from './deployHarness.js';

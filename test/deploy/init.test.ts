@@ -4,7 +4,7 @@ import { existsSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync 
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { renderHook, shellQuote } from '../../supervisor/deploy/hookScript.js';
+import { renderHook, shellQuote } from '../../deploy/hookScript.js';
 import { hydra } from '../scheduler/schedulerCli.js';
 
 function home(t: Test): string {

@@ -3,7 +3,7 @@ import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import t, { type Test } from 'tap';
-import { serviceFiles, serviceHashes } from '../../supervisor/deploy/serviceHashes.js';
+import { serviceFiles, serviceHashes } from '../../deploy/serviceHashes.js';
 
 function app(t: Test, files: Record<string, string>): string {
   const root = mkdtempSync(path.join(tmpdir(), 'hydra-hash-'));

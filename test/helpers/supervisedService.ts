@@ -4,7 +4,7 @@
  */
 import { createServer } from 'node:net';
 import type { Test } from 'tap';
-import { serviceChildSpec } from '../../supervisor/runtime/serviceChild.js';
+import { serviceChildSpec } from '../../runtime/serviceChild.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 

@@ -8,7 +8,7 @@ import t from 'tap';
 import { applyNginx, http2Style, testNginx, unprivilegedListen } from '../../nginx/applyNginx.js';
 import { nginxSettings } from '../../nginx/config.js';
 import { RenderError, renderNginx, type NginxInput } from '../../nginx/renderNginx.js';
-import { servicesSubtree, treeServices, type LastSeen } from '../../nginx/treeServices.js';
+import { servicesSubtree, treeServices, type LastSeen } from '../../node/treeServices.js';
 import { makeCertificate, NGINX, nginxAvailable, nodeTree, supervisorNode, tempDir, worker } from './nginxHarness.js';
 
 function input(more: Partial<NginxInput> = {}): NginxInput {

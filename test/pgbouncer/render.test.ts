@@ -15,7 +15,7 @@ import { makeScram, parseScram, scramMatches } from '../../pgbouncer/scram.js';
 import { DATABASE_URL, testDatabase } from '../helpers/postgres.js';
 import { freePort } from '../helpers/supervisedService.js';
 import { waitFor } from '../helpers/wait.js';
-import { hydra } from '../supervisor/node/nodeProcess.js';
+import { hydra } from '../node/nodeProcess.js';
 import { tempDir } from '../nginx/nginxHarness.js';
 
 const SECRET = makeScram('correct horse', 4096, Buffer.alloc(16, 7));

@@ -10,12 +10,12 @@ import { mkdtempSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import type { Test } from 'tap';
-import { readNodeFile, type NodeFile } from '../../supervisor/node/pidFile.js';
+import { readNodeFile, type NodeFile } from '../../node/pidFile.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
-import { HYDRA } from '../supervisor/node/nodeProcess.js';
+import { HYDRA } from '../node/nodeProcess.js';
 import { alive } from '../supervisor/workers.js';
 
 export interface PipelineNode {

@@ -16,7 +16,7 @@ import { migrate } from '../../scheduler/store/migrate.js';
 import { writeFleet } from '../../services/packet/fleet.js';
 import type { Fleet } from '../../services/messages.js';
 import { makeFleet } from '../../services/simulator/simulator.js';
-import { readNodeFile } from '../../supervisor/node/pidFile.js';
+import { readNodeFile } from '../../node/pidFile.js';
 import { testDatabase, type Teardown } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';

@@ -19,7 +19,7 @@ import { FencingError } from '../../scheduler/errors.js';
 import { LeaderElector } from '../../scheduler/leaderElector.js';
 import { release, tryAcquire } from '../../scheduler/lease.js';
 import { migrate } from '../../scheduler/store/migrate.js';
-import { createLogger } from '../../supervisor/log.js';
+import { createLogger } from '../../core/log.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/wait.js';
 

@@ -14,7 +14,7 @@ import { claimTick, CronRunner, STALE_RUN_GRACE_MS, type TickClaim } from '../..
 import { defineJob, finishRun, getJob, listRuns, type JobConcurrency, type JobRun } from '../../scheduler/cron/jobs.js';
 import { release, tryAcquire } from '../../scheduler/lease.js';
 import { loadMigrations, migrate } from '../../scheduler/store/migrate.js';
-import { createLogger } from '../../supervisor/log.js';
+import { createLogger } from '../../core/log.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { waitFor } from '../helpers/wait.js';
 

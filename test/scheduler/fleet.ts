@@ -12,13 +12,13 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import type { Test } from 'tap';
-import { readNodeFile } from '../../supervisor/node/pidFile.js';
+import { readNodeFile } from '../../node/pidFile.js';
 import { migrate } from '../../scheduler/store/migrate.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 import { alive } from '../supervisor/workers.js';
-import { HYDRA } from '../supervisor/node/nodeProcess.js';
+import { HYDRA } from '../node/nodeProcess.js';
 
 export const APP = fileURLToPath(new URL('./fixtures/app', import.meta.url));
 export const BAD_APP = fileURLToPath(new URL('./fixtures/badapp', import.meta.url));

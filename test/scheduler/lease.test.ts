@@ -5,7 +5,7 @@ import { FencingError } from '../../scheduler/errors.js';
 import { LeaderElector } from '../../scheduler/leaderElector.js';
 import { readLease, release, renew, tryAcquire, withFence } from '../../scheduler/lease.js';
 import { migrate } from '../../scheduler/store/migrate.js';
-import { createLogger } from '../../supervisor/log.js';
+import { createLogger } from '../../core/log.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 

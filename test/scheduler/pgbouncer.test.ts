@@ -9,7 +9,7 @@ import { FencingError } from '../../scheduler/errors.js';
 import { LeaderElector } from '../../scheduler/leaderElector.js';
 import { withFence } from '../../scheduler/lease.js';
 import { loadMigrations, migrate } from '../../scheduler/store/migrate.js';
-import { createLogger } from '../../supervisor/log.js';
+import { createLogger } from '../../core/log.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { pgbouncerAvailable, startPgbouncer } from './pgbouncerProcess.js';
 

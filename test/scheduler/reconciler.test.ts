@@ -10,7 +10,7 @@ import { Reconciler } from '../../scheduler/reconcile/reconciler.js';
 import { startDeployment, stepDeployments } from '../../scheduler/rollout.js';
 import { putServiceSpec } from '../../scheduler/specs.js';
 import { migrate } from '../../scheduler/store/migrate.js';
-import { createLogger } from '../../supervisor/log.js';
+import { createLogger } from '../../core/log.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { addNode, addRelease, leaderTick } from './schedulerCli.js';
 import { inTransaction } from '../../scheduler/store/db.js';

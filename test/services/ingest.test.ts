@@ -14,7 +14,7 @@ import { decodeEntry, type EntryFields } from '../../channels/index.js';
 import type { Fleet, PacketRawV1 } from '../../services/messages.js';
 import { writeFleet } from '../../services/packet/fleet.js';
 import { encodeFrame, joinBatch } from '../../services/packet/frame.js';
-import { serviceChildSpec } from '../../supervisor/runtime/serviceChild.js';
+import { serviceChildSpec } from '../../runtime/serviceChild.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import { testRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';

@@ -16,7 +16,7 @@ import { Channel, createRedisTransport, type DeadLetter, type Envelope } from '.
 import type { Fleet, ItemRecord, PacketParsedV1, PacketRawV1 } from '../../services/messages.js';
 import { writeFleet } from '../../services/packet/fleet.js';
 import { encodeFrame, type FrameInput } from '../../services/packet/frame.js';
-import { serviceChildSpec } from '../../supervisor/runtime/serviceChild.js';
+import { serviceChildSpec } from '../../runtime/serviceChild.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { testRedis } from '../helpers/redis.js';

@@ -15,7 +15,7 @@ import type { Fleet, FrameType, ItemRecord } from '../../services/messages.js';
 import { loadFleet, validateFleet, writeFleet } from '../../services/packet/fleet.js';
 import { decodeFrame, splitBatch, type DecodedFrame } from '../../services/packet/frame.js';
 import { makeFleet, Simulator } from '../../services/simulator/simulator.js';
-import { hydra } from '../supervisor/node/nodeProcess.js';
+import { hydra } from '../node/nodeProcess.js';
 
 interface Received {
   token: string;

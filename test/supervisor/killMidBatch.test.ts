@@ -6,7 +6,7 @@
 import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { Channel, createRedisTransport } from '../../channels/index.js';
-import { serviceChildSpec } from '../../supervisor/runtime/serviceChild.js';
+import { serviceChildSpec } from '../../runtime/serviceChild.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import type { SupervisorReport } from '../../supervisor/types.js';
 import { testRedis } from '../helpers/redis.js';

@@ -1,0 +1,53 @@
+/**
+ * The service runtime's configuration, read from the environment once at start. A missing or
+ * malformed variable is a ConfigError naming it and saying what is expected.
+ */
+import { existsSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { isAbsolute, resolve } from 'node:path';
+import { DEFAULT_REDIS_URL } from '../channels/redis/redisTransport.js';
+import { ConfigError } from '../core/errors.js';
+import { ENV } from '../supervisor/ipc.js';
+
+export interface ServiceConfig {
+  /** Absolute path of the service module. */
+  module: string;
+  /** The supervised child id: the instance name in logs and the stable consumer name. */
+  childId: string;
+  /** 0: no HTTP unless the manifest has routes, then an ephemeral port. */
+  port: number;
+  redisUrl: string;
+  keyPrefix: string;
+  nodeId: string;
+}
+
+/** Same rule as a consumer name (channels/consumer.ts), since that is what the id becomes. */
+const CHILD_ID = /^[A-Za-z0-9_.:@#-]{1,200}$/;
+
+export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
+  const moduleVar = env.HYDRA_SERVICE_MODULE;
+  if (!moduleVar) throw new ConfigError('HYDRA_SERVICE_MODULE', 'is not set; expected the path of the service module to run');
+  const module = isAbsolute(moduleVar) ? moduleVar : resolve(moduleVar);
+  if (!existsSync(module)) throw new ConfigError('HYDRA_SERVICE_MODULE', `'${module}' does not exist; expected the path of the service module to run`);
+
+  const childId = env[ENV.childId];
+  if (!childId || !CHILD_ID.test(childId)) {
+    throw new ConfigError(ENV.childId, `${JSON.stringify(childId ?? null)} is not a child id; expected letters, digits and _ . : @ # - (e.g. parse#1)`);
+  }
+
+  const portVar = env[ENV.port] ?? '';
+  const port = portVar === '' ? 0 : Number(portVar);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new ConfigError(ENV.port, `'${portVar}' is not a port; expected an integer from 0 to 65535`);
+
+  const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
+  if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw new ConfigError('REDIS_URL', `'${redisUrl}' is not a Redis URL; expected redis://[:password@]host:port[/db]`);
+
+  return {
+    module,
+    childId,
+    port,
+    redisUrl,
+    keyPrefix: env.HYDRA_KEY_PREFIX ?? 'hydra:',
+    nodeId: env.HYDRA_NODE_ID || hostname(),
+  };
+}
