@@ -461,7 +461,7 @@ apply_user() {
 
 # ==== 4. npm ci and build =======================================================================
 newer_sources() { # a source file newer than the build, if any
-  find "$APP_DIR/bin" "$APP_DIR/channels" "$APP_DIR/supervisor" "$APP_DIR/scheduler" "$APP_DIR/services" "$APP_DIR/nginx" "$APP_DIR/pgbouncer" \
+  find "$APP_DIR/bin" "$APP_DIR/core" "$APP_DIR/channels" "$APP_DIR/supervisor" "$APP_DIR/runtime" "$APP_DIR/deploy" "$APP_DIR/node" "$APP_DIR/scheduler" "$APP_DIR/services" "$APP_DIR/nginx" "$APP_DIR/pgbouncer" \
     "$APP_DIR/package.json" "$APP_DIR/tsconfig.json" "$APP_DIR/tsconfig.build.json" -newer "$APP_DIR/dist/bin/hydra.js" -type f 2>/dev/null | head -n 1
 }
 deps_current() { [ -f "$APP_DIR/node_modules/.package-lock.json" ] && [ -x "$APP_DIR/node_modules/.bin/tsc" ] && ! [ "$APP_DIR/package-lock.json" -nt "$APP_DIR/node_modules/.package-lock.json" ]; }
