@@ -1,7 +1,7 @@
 /**
  * The node's LISTEN connection (migration 005 NOTIFYs what changes): one direct pg.Client, not
  * a pooled one and never through PgBouncer, whose transaction pooling hands the session that
- * ran LISTEN to other clients (DESIGN.md "Traps"). A lost connection is opened again with a
+ * ran LISTEN to other clients (docs/architecture.md "Traps"). A lost connection is opened again with a
  * growing backoff; after each (re)connect every channel is reported once as `resync`, because
  * what was notified while disconnected is gone. Polling stays the backstop either way.
  */
