@@ -13,7 +13,7 @@ import { testRedis } from '../helpers/redis.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { alive } from './workers.js';
 
-const ECHO = fileURLToPath(new URL('./fixtures/echoService.ts', import.meta.url));
+const ECHO = fileURLToPath(new URL('../runtime/fixtures/echoService.ts', import.meta.url));
 const TOTAL = 2_000;
 const PER_TICK = 10;
 const TICK_MS = 20; // 10 every 20 ms: ~500 messages/s
