@@ -11,9 +11,10 @@
 import type { Logger } from '../core/log.js';
 import { inProcessChild } from '../supervisor/inProcessChild.js';
 import type { ChildInfo, ChildSpec, ChildStatus } from '../supervisor/types.js';
-import { applyNginx, http2Style, reloadNginx, type ApplyResult } from '../nginx/applyNginx.js';
+import { applyNginx, reloadNginx, type ApplyResult } from '../nginx/applyNginx.js';
+import { nginxInput } from '../nginx/nginxInput.js';
 import type { NginxSettings } from '../nginx/config.js';
-import { renderNginx, type NginxInput, type Upstream } from '../nginx/renderNginx.js';
+import { renderNginx, type Upstream } from '../nginx/renderNginx.js';
 import { servicesSubtree, treeServices, type LastSeen } from './treeServices.js';
 
 export interface NginxWatcherOptions {
@@ -99,19 +100,7 @@ export class NginxWatcher {
     const list = treeServices(services, { host: this.options.serviceHost, lastSeen: this.lastSeen, exclude: this.retiring });
     // A retiring instance that has left the tree needs no exclusion any more.
     for (const p of this.retiring) if (!this.lastSeen.has(p)) this.retiring.delete(p);
-    const input: NginxInput = {
-      nodeId: this.options.nodeId,
-      serverName: settings.serverName,
-      httpsPort: settings.httpsPort,
-      httpPort: settings.httpPort,
-      ipv6: settings.ipv6,
-      http2: await http2Style(settings.nginxBin),
-      certificate: settings.certificate,
-      certificateKey: settings.certificateKey,
-      admin,
-      adminAllow: settings.adminAllow,
-      services: list,
-    };
+    const input = await nginxInput(settings, { nodeId: this.options.nodeId, admin, services: list });
     const text = renderNginx(input);
     this.counters.renders++;
     // The file is compared on every tick (a hand edit is put right); a render nginx refused is
