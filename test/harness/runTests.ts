@@ -3,13 +3,15 @@
  * one line per missing one naming its Debian package, before any test starts), then a throwaway
  * PostgreSQL cluster when DATABASE_URL is unset and a throwaway redis-server when REDIS_URL is
  * unset, then tap with the remaining arguments (`npm test -- test/x.test.ts` runs one file) and
- * those servers' URLs. The servers are stopped and their directories removed at the end, also
+ * those servers' URLs, and a TMPDIR of the run's own (whatever a test leaves in its temp
+ * directory goes with it). The servers are stopped and the directories removed at the end, also
  * when tap fails or the run is interrupted; the exit code is tap's.
  *
  *   node --import tsx test/harness/runTests.ts [tap arguments…]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { realpathSync } from 'node:fs';
+import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { postgresBinDir, preflight, testPath } from './preflight.js';
 import { startThrowawayPostgres } from './throwawayPostgres.js';
@@ -70,13 +72,20 @@ async function main(): Promise<number> {
     return 1;
   }
 
-    if (env.DATABASE_URL) {
+    // Removed last: the tests' temp files, whatever their teardowns missed (a test cut by its timeout).
+  const tmp = mkdtempSync(path.join(os.tmpdir(), 'hydra-test-run-'));
+  // Readable like /tmp: PgBouncer and PostgreSQL run as postgres and read their files below it.
+  chmodSync(tmp, 0o755);
+  cleanups.push({ what: "the run's TMPDIR", run: async () => rmSync(tmp, { recursive: true, force: true }) });
+  env.TMPDIR = tmp;
+
+  if (env.DATABASE_URL) {
     say(`using the PostgreSQL at DATABASE_URL (${masked(env.DATABASE_URL)}); each test creates and drops a database of its own there`);
   } else {
     const binDir = postgresBinDir(env.PATH!)!;
     say(`starting a throwaway PostgreSQL (${binDir}/initdb in a temp directory, a free port on 127.0.0.1)`);
     const pg = await startThrowawayPostgres(binDir);
-    cleanups.push({ what: 'PostgreSQL', run: pg.stop });
+    cleanups.push({ what: 'the throwaway PostgreSQL', run: pg.stop });
     env.DATABASE_URL = pg.url;
     servers += `PostgreSQL ${pg.version} on port ${pg.port}`;
     say(`PostgreSQL ${pg.version} is up: DATABASE_URL=${pg.url} (${pg.dir})`);
@@ -87,7 +96,7 @@ async function main(): Promise<number> {
   } else {
     say('starting a throwaway redis-server (a temp directory, a free port on 127.0.0.1, no persistence)');
     const redis = await startThrowawayRedis();
-    cleanups.push({ what: 'Redis', run: redis.stop });
+    cleanups.push({ what: 'the throwaway Redis', run: redis.stop });
     env.REDIS_URL = redis.url;
     servers += `${servers ? ' and ' : ''}Redis on port ${redis.port}`;
     say(`Redis is up: REDIS_URL=${redis.url} (${redis.dir})`);
@@ -99,7 +108,7 @@ async function main(): Promise<number> {
 
 async function cleanup(): Promise<void> {
   for (const { what, run } of cleanups.reverse()) {
-    await run().catch((err: Error) => say(`stopping the throwaway ${what} failed: ${err.message}`));
+    await run().catch((err: Error) => say(`cleaning up ${what} failed: ${err.message}`));
   }
 }
 
@@ -117,6 +126,6 @@ try {
   await cleanup();
 }
 const seconds = Math.round((Date.now() - started) / 1000);
-const stopped = servers ? `; the throwaway ${servers} stopped, their directories removed` : '';
+const stopped = `; ${servers ? `the throwaway ${servers} stopped, ` : ''}their directories and the run's TMPDIR removed`;
 say(`exit ${code!} after ${Math.floor(seconds / 60)} min ${seconds % 60} s${stopped}`);
 process.exit(code!);
