@@ -12,6 +12,7 @@
 import type pg from 'pg';
 import { DeploymentError } from './errors.js';
 import { getServiceSpec } from './specs.js';
+import { recordAudit } from './store/audit.js';
 import { inTransaction, type Db } from './store/db.js';
 
 export type DeploymentState = 'pending' | 'running' | 'succeeded' | 'failed' | 'rolled_back';
@@ -128,7 +129,7 @@ export async function startDeployment(db: Db, input: StartDeploymentInput): Prom
       [release.id, spec.releaseId, spec.name, maxParallel, batchTimeoutMs, healthWindowMs, input.actor],
     );
     const id = Number(ins.rows[0]!.id);
-    await audit(client, input.actor, 'deployment.created', spec.name, { deployment: id, release: release.commit, previousReleaseId: spec.releaseId, maxParallel });
+    await recordAudit(client, { actor: input.actor, kind: 'deployment.created', subject: spec.name, detail: { deployment: id, release: release.commit, previousReleaseId: spec.releaseId, maxParallel } });
     const r = await client.query<DeploymentRow>(`${SELECT} WHERE d.id = $1`, [id]);
     return toDeployment(r.rows[0]!);
   });
@@ -189,7 +190,7 @@ export async function stepDeployments(client: pg.ClientBase, actor = 'scheduler'
 async function step(client: pg.ClientBase, d: Deployment, actor: string): Promise<void> {
   if (d.state === 'pending') {
     await client.query("UPDATE deployments SET state = 'running', started_at = now() WHERE id = $1", [d.id]);
-    await audit(client, actor, 'deployment.started', d.service, { deployment: d.id, release: d.commit });
+    await recordAudit(client, { actor, kind: 'deployment.started', subject: d.service, detail: { deployment: d.id, release: d.commit } });
   }
   const instances = (
     await client.query<Instance>(
@@ -213,7 +214,7 @@ async function step(client: pg.ClientBase, d: Deployment, actor: string): Promis
       d.progress.batch = [];
       d.progress.batchStartedAt = null;
       await saveProgress(client, d);
-      await audit(client, actor, 'deployment.batch_done', d.service, { deployment: d.id, nodes: d.progress.done });
+      await recordAudit(client, { actor, kind: 'deployment.batch_done', subject: d.service, detail: { deployment: d.id, nodes: d.progress.done } });
     } else {
       const elapsed = await client.query<{ ms: number }>('SELECT (extract(epoch FROM now() - $1::timestamptz) * 1000)::float8 AS ms', [d.progress.batchStartedAt]);
       if (elapsed.rows[0]!.ms > d.batchTimeoutMs) {
@@ -231,7 +232,7 @@ async function step(client: pg.ClientBase, d: Deployment, actor: string): Promis
   d.progress.batch = next;
   d.progress.batchStartedAt = now.rows[0]!.now.toISOString();
   await saveProgress(client, d);
-  await audit(client, actor, 'deployment.batch_started', d.service, { deployment: d.id, nodes: next, release: d.commit });
+  await recordAudit(client, { actor, kind: 'deployment.batch_started', subject: d.service, detail: { deployment: d.id, nodes: next, release: d.commit } });
 }
 
 async function succeed(client: pg.ClientBase, d: Deployment, actor: string): Promise<void> {
@@ -258,7 +259,7 @@ async function revert(client: pg.ClientBase, d: Deployment, nodes: string[]): Pr
 
 async function finish(client: pg.ClientBase, d: Deployment, state: DeploymentState, error: string | null, actor: string): Promise<void> {
   await client.query('UPDATE deployments SET state = $2, error = $3, finished_at = now(), progress = $4 WHERE id = $1', [d.id, state, error, JSON.stringify(d.progress)]);
-  await audit(client, actor, `deployment.${state}`, d.service, { deployment: d.id, release: d.commit, ...(error ? { error } : {}) });
+  await recordAudit(client, { actor, kind: `deployment.${state}`, subject: d.service, detail: { deployment: d.id, release: d.commit, ...(error ? { error } : {}) } });
 }
 
 async function saveProgress(client: pg.ClientBase, d: Deployment): Promise<void> {
@@ -277,8 +278,4 @@ async function findRelease(db: Db, ref: string): Promise<{ id: number; commit: s
 
 function short(commit: string): string {
   return commit.slice(0, 12);
-}
-
-async function audit(client: pg.ClientBase, actor: string, kind: string, subject: string, detail: Record<string, unknown>): Promise<void> {
-  await client.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [actor, kind, subject, JSON.stringify(detail)]);
 }
