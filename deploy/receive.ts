@@ -22,8 +22,8 @@ import { inspectRelease } from './inspect.js';
 import { installDependencies } from './install.js';
 import { short, type Progress } from './progress.js';
 import { pruneReleases } from './prune.js';
-import { archiveCommit, hasSource, storeSource } from './releaseSource.js';
-import { beginRelease, getRelease, markFailed, markReady, readyReleases, type Release } from './releaseStore.js';
+import { archiveCommit, storeSource } from './releaseSource.js';
+import { beginRelease, getRelease, hasReleaseSource, markFailed, markReady, readyReleases, type Release } from '../scheduler/store/releases.js';
 import { isZero, parseRefUpdates, planRefs } from './refUpdates.js';
 import { serviceHashes } from './serviceHashes.js';
 
@@ -77,7 +77,7 @@ async function deployCommit(db: Db, input: ReceiveInput, commit: string, gitEnv:
     progress.step(`release ${short(commit)} was built before and is ready (${release.path}); not rebuilt`);
     // Recorded before sources were kept: keep it now, so other nodes can build it too.
     const subdir = path.relative(path.join(input.paths.releasesDir, commit), release.path);
-    if (!subdir.startsWith('..') && !path.isAbsolute(subdir) && !(await hasSource(db, release.id))) {
+    if (!subdir.startsWith('..') && !path.isAbsolute(subdir) && !(await hasReleaseSource(db, release.id))) {
       const archive = await archiveCommit(gitEnv, commit);
       await storeSource(db, release.id, subdir, archive, input.env.HYDRA_NODE_ID ?? hostname());
       progress.step(`source: ${Math.ceil(archive.length / 1024)} KiB (tar.gz) kept in the database, so every node can build this release`);

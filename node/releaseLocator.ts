@@ -7,7 +7,7 @@
  */
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
-import { releasesInUse } from '../deploy/releaseStore.js';
+import { hasSourceForCommit, readyReleases, releasesInUse } from '../scheduler/store/releases.js';
 import { fetchRelease, localAppRoot, pruneFetched } from '../deploy/fetchRelease.js';
 import { reasonOf } from '../deploy/errors.js';
 import type { Progress } from '../deploy/progress.js';
@@ -71,8 +71,7 @@ export class ReleaseLocator {
   private async hasSource(commit: string): Promise<boolean> {
     const pool = this.options.pool();
     if (!pool) return false;
-    const r = await pool.query('SELECT 1 FROM release_sources s JOIN releases r ON r.id = s.release_id WHERE r.commit = $1', [commit]);
-    return r.rowCount === 1;
+    return hasSourceForCommit(pool, commit);
   }
 
   private start(commit: string): void {
@@ -110,8 +109,9 @@ export class ReleaseLocator {
   private async prune(pool: pg.Pool): Promise<void> {
     try {
       const inUse = await releasesInUse(pool);
-      const newest = await pool.query<{ commit: string }>("SELECT commit FROM releases WHERE status = 'ready' ORDER BY id DESC");
-      const removed = pruneFetched(this.options.releasesDir, inUse, newest.rows.map((r) => r.commit), this.options.keep ?? 3);
+      // '' is no commit: every ready release, newest first.
+      const newest = await readyReleases(pool, '');
+      const removed = pruneFetched(this.options.releasesDir, inUse, newest.map((r) => r.commit), this.options.keep ?? 3);
       if (removed.length > 0) this.options.log.info('removed releases this node built and no longer uses', { releases: removed });
     } catch (err) {
       this.options.log.warn('could not prune the releases this node built; they stay on disk', { err });

@@ -13,6 +13,7 @@ import type pg from 'pg';
 import { DeploymentError } from './errors.js';
 import { getServiceSpec } from './specs.js';
 import { recordAudit } from './store/audit.js';
+import { findReadyRelease } from './store/releases.js';
 import { inTransaction, type Db } from './store/db.js';
 
 export type DeploymentState = 'pending' | 'running' | 'succeeded' | 'failed' | 'rolled_back';
@@ -116,7 +117,8 @@ export async function startDeployment(db: Db, input: StartDeploymentInput): Prom
   const healthWindowMs = input.healthWindowMs ?? 5_000;
   if (!Number.isSafeInteger(healthWindowMs) || healthWindowMs < 0) throw new DeploymentError(`health window: ${healthWindowMs} is invalid; expected a whole number of ms of at least 0`);
   const spec = await getServiceSpec(db, input.service);
-  const release = await findRelease(db, input.release);
+  if (!/^[0-9a-f]{7,40}$/.test(input.release)) throw new DeploymentError(`release: '${input.release}' is invalid; expected a commit id (7 to 40 hex digits)`);
+  const release = await findReadyRelease(db, input.release, 'deploy');
   if (spec.releaseId === release.id) throw new DeploymentError(`service '${spec.name}' already runs release ${release.commit.slice(0, 12)}; nothing to deploy`);
   return inTransaction(db, async (client) => {
     // Serialises concurrent starts for one service (the spec row is the lock).
@@ -264,16 +266,6 @@ async function finish(client: pg.ClientBase, d: Deployment, state: DeploymentSta
 
 async function saveProgress(client: pg.ClientBase, d: Deployment): Promise<void> {
   await client.query('UPDATE deployments SET progress = $2 WHERE id = $1', [d.id, JSON.stringify(d.progress)]);
-}
-
-async function findRelease(db: Db, ref: string): Promise<{ id: number; commit: string }> {
-  if (!/^[0-9a-f]{7,40}$/.test(ref)) throw new DeploymentError(`release: '${ref}' is invalid; expected a commit id (7 to 40 hex digits)`);
-  const r = await db.query<{ id: string; commit: string; status: string; error: string | null }>('SELECT id, commit, status, error FROM releases WHERE commit LIKE $1 ORDER BY id DESC', [`${ref}%`]);
-  if (r.rows.length === 0) throw new DeploymentError(`release '${ref}' is unknown; push it first (see 'hydra scheduler deployments')`);
-  if (r.rows.length > 1) throw new DeploymentError(`release '${ref}' is ambiguous (${r.rows.map((x) => short(x.commit)).join(', ')}); give more of the commit id`);
-  const rel = r.rows[0]!;
-  if (rel.status !== 'ready') throw new DeploymentError(`release ${short(rel.commit)} is ${rel.status}${rel.error ? ` (${rel.error})` : ''}; only a ready release can be deployed`);
-  return { id: Number(rel.id), commit: rel.commit };
 }
 
 function short(commit: string): string {
