@@ -5,6 +5,7 @@
  * keeps whatever version runs now, so a slow build never stalls the node's other services.
  * A failed build is retried after a growing backoff, its reason reported on the placement.
  */
+import { backoff } from '../core/backoff.js';
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
 import { hasSourceForCommit, readyReleases, releasesInUse } from '../scheduler/store/releases.js';
@@ -33,7 +34,8 @@ const RETRY_MAX_MS = 600_000;
 interface Failure {
   detail: string;
   retryAt: number;
-  backoffMs: number;
+  /** Failed builds in a row, for the backoff. */
+  attempts: number;
 }
 
 export class ReleaseLocator {
@@ -96,9 +98,10 @@ export class ReleaseLocator {
         await this.prune(pool);
       } catch (err) {
         const previous = this.failures.get(commit);
-        const backoffMs = previous ? Math.min(previous.backoffMs * 2, RETRY_MAX_MS) : RETRY_MIN_MS;
+        const attempts = previous ? previous.attempts + 1 : 0;
+        const backoffMs = backoff(attempts, { baseMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
         const detail = `release ${commit.slice(0, 12)} could not be built on this node: ${reasonOf(err)}`;
-        this.failures.set(commit, { detail, backoffMs, retryAt: performance.now() + backoffMs });
+        this.failures.set(commit, { detail, attempts, retryAt: performance.now() + backoffMs });
         log.warn('release could not be built on this node', { release: commit, detail, retryInMs: backoffMs });
       } finally {
         this.building.delete(commit);
