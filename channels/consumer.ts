@@ -16,7 +16,8 @@
 import { backoff } from '../core/backoff.js';
 import type { Channel } from './channel.js';
 import { decodeEntry, type EntryFields, type Envelope, type OutgoingMessage } from './envelope.js';
-import { ChannelError, reasonOf } from './errors.js';
+import { reasonOf } from '../core/errors.js';
+import { ChannelError } from './errors.js';
 import type { GroupCursor, RawEntry } from './transport.js';
 
 export interface ConsumeOptions {

@@ -10,7 +10,7 @@ import { existsSync } from 'node:fs';
 import type pg from 'pg';
 import { hasSourceForCommit, readyReleases, releasesInUse } from '../scheduler/store/releases.js';
 import { fetchRelease, localAppRoot, pruneFetched } from '../deploy/fetchRelease.js';
-import { reasonOf } from '../deploy/errors.js';
+import { messageOf } from '../core/errors.js';
 import type { Progress } from '../deploy/progress.js';
 import type { Logger } from '../core/log.js';
 
@@ -100,7 +100,7 @@ export class ReleaseLocator {
         const previous = this.failures.get(commit);
         const attempts = previous ? previous.attempts + 1 : 0;
         const backoffMs = backoff(attempts, { baseMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
-        const detail = `release ${commit.slice(0, 12)} could not be built on this node: ${reasonOf(err)}`;
+        const detail = `release ${commit.slice(0, 12)} could not be built on this node: ${messageOf(err)}`;
         this.failures.set(commit, { detail, attempts, retryAt: performance.now() + backoffMs });
         log.warn('release could not be built on this node', { release: commit, detail, retryInMs: backoffMs });
       } finally {

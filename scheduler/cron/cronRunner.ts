@@ -21,6 +21,7 @@
  * another node's leader, which this one cannot reach or kill.
  */
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import { messageOf } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { FencingError } from '../errors.js';
 import { withFence, type Fence } from '../lease.js';
@@ -127,10 +128,6 @@ export async function claimTick(db: Db, fence: Fence, jobName: string, tick: Dat
     );
     return r.rows[0] ? { id: Number(r.rows[0].id), state: 'skipped', stillRunning } : null;
   });
-}
-
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
 }
 
 /** Runs the target of a claimed run and records its end; retries the final update briefly. */
