@@ -8,6 +8,7 @@
  * During a hot swap the reconciler calls `switchTraffic` once the new instance is ready: the old
  * instances are left out of the upstream and nginx reloaded before they are told to drain.
  */
+import { backoff } from '../core/backoff.js';
 import type { Logger } from '../core/log.js';
 import { inProcessChild } from '../supervisor/inProcessChild.js';
 import type { ChildInfo, ChildSpec, ChildStatus } from '../supervisor/types.js';
@@ -44,7 +45,8 @@ export class NginxWatcher {
   private rejectedText: string | null = null;
   private lastProblem: string | null = null;
   private reloadPending = false;
-  private reloadBackoffMs = RELOAD_BACKOFF_MIN_MS;
+  /** Failed reloads in a row, for the backoff. */
+  private reloadFailures = 0;
   private nextReloadAt = 0;
   private servicesSeenRunning = false;
   readonly counters = { renders: 0, applied: 0, rejected: 0, reloadFailures: 0 };
@@ -117,7 +119,7 @@ export class NginxWatcher {
         this.counters.applied++;
         log.info('nginx config applied', { file: settings.file, services: list.map((s) => `${s.mount}→${s.upstreams.map((u) => u.port).join(',')}`) });
         this.reloadPending = false;
-        this.reloadBackoffMs = RELOAD_BACKOFF_MIN_MS;
+        this.reloadFailures = 0;
         if (result.reloadError) return this.reloadFailed(result.reloadError);
         this.lastProblem = null;
         return;
@@ -127,7 +129,7 @@ export class NginxWatcher {
       const error = await reloadNginx(settings.reload, settings.pidFile);
       if (error) return this.reloadFailed(error);
       this.reloadPending = false;
-      this.reloadBackoffMs = RELOAD_BACKOFF_MIN_MS;
+      this.reloadFailures = 0;
       log.info('nginx reloaded after an earlier failure', { file: settings.file });
     }
     if (!this.reloadPending && this.rejectedText === null) this.lastProblem = null;
@@ -136,8 +138,7 @@ export class NginxWatcher {
   private reloadFailed(error: string): void {
     this.counters.reloadFailures++;
     this.reloadPending = true;
-    this.nextReloadAt = Date.now() + this.reloadBackoffMs;
-    this.reloadBackoffMs = Math.min(this.reloadBackoffMs * 2, RELOAD_BACKOFF_MAX_MS);
+    this.nextReloadAt = Date.now() + backoff(this.reloadFailures++, { baseMs: RELOAD_BACKOFF_MIN_MS, maxMs: RELOAD_BACKOFF_MAX_MS });
     this.problem('nginx config written but the reload failed; retrying', { file: this.options.settings.file, error });
   }
 }

@@ -8,7 +8,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import { reasonOf } from '../channels/errors.js';
+import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from './sdk.js';
 import { ArgumentsError, bindArguments, ROLE_HEADER, type CallerRole, type ParamSpec } from './functionParams.js';

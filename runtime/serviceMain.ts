@@ -19,7 +19,7 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { Channel } from '../channels/channel.js';
 import type { Consumer } from '../channels/consumer.js';
-import { reasonOf } from '../channels/errors.js';
+import { reasonOf } from '../core/errors.js';
 import { createRedisTransport } from '../channels/redis/redisTransport.js';
 import type { Transport } from '../channels/transport.js';
 import { upcasters } from '../channels/upcasters.js';
