@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import { reasonOf } from '../channels/errors.js';
 import type { Logger } from '../core/log.js';
-import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from './sdk.js';
+import { HttpError } from './httpError.js';
+import type { HttpRequest, HttpResponse, HttpRoute, ServiceContext, ServiceHealth, ServiceManifest } from './serviceTypes.js';
 import { ArgumentsError, bindArguments, ROLE_HEADER, type CallerRole, type ParamSpec } from './functionParams.js';
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;

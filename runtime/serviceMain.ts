@@ -27,7 +27,8 @@ import { linkToSupervisor } from '../supervisor/childLink.js';
 import { SpecError } from '../supervisor/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { ChildStatus } from '../supervisor/types.js';
-import { validateManifest, versionsWanted, type ServiceHealth, type ServiceManifest } from './sdk.js';
+import type { ServiceHealth, ServiceManifest } from './serviceTypes.js';
+import { validateManifest, versionsWanted } from './validateManifest.js';
 import { readServiceConfig, type ServiceConfig } from './serviceConfig.js';
 import { createServiceContext, type ServiceRuntimeContext } from './serviceContext.js';
 
