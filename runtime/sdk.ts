@@ -12,8 +12,12 @@ import { validateManifest } from './validateManifest.js';
 export type * from './serviceTypes.js';
 export { HttpError } from './httpError.js';
 
-/** Declares a service: returns the manifest unchanged once every field is valid. */
-export function defineService<M extends ServiceManifest>(manifest: M): M {
+/**
+ * Declares a service: returns the manifest unchanged once every field is valid. The instance
+ * state `S` is inferred from what `init` returns, so `handle`, `stop`, `health`, routes, functions
+ * and the WebSocket endpoint get it typed, without casts.
+ */
+export function defineService<S = unknown>(manifest: ServiceManifest<S>): ServiceManifest<S> {
   validateManifest(manifest);
   return manifest;
 }

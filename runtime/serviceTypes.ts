@@ -2,6 +2,12 @@
  * The types of the service SDK: the manifest a service declares (`ServiceManifest`), the `ctx`
  * its hooks get (`ServiceContext`), and the shapes of its HTTP routes, functions and WebSocket
  * endpoint. Types only, so importing them costs a service process nothing at start.
+ *
+ * `S` is the instance's state: what `init` returns, handed as the last argument to `handle`,
+ * `stop`, `health`, every route handler, function and WebSocket connection of the same instance.
+ * A service keeps its pools, caches and flags there instead of in module-level variables, so
+ * nothing is reachable before `init` made it and the types say it is always there. A service
+ * without `init` (or whose `init` returns nothing) has no state and ignores the argument.
  */
 import type { IncomingHttpHeaders, IncomingMessage, ServerResponse } from 'node:http';
 import type { WebSocket } from 'ws';
@@ -38,14 +44,18 @@ export interface HttpResponse {
   body?: string | Buffer | object | number | boolean | null;
 }
 
-export type HttpHandler = (req: HttpRequest, ctx: ServiceContext) => HttpResponse | void | Promise<HttpResponse | void>;
+// The state-taking callbacks are declared as methods, whose parameters TypeScript checks
+// bivariantly: so a manifest of any state is still a `ServiceManifest` (the runtime's view,
+// state `unknown`), as it was before services had state.
 
-export interface HttpRoute {
+export interface HttpRoute<S = unknown> {
   method: HttpMethod;
   /** Below `/<service name>`: literal segments and `:param` segments, e.g. `/sites/:site`. */
   path: string;
-  handler: HttpHandler;
+  handler(req: HttpRequest, ctx: ServiceContext, state: S): HttpResponse | void | Promise<HttpResponse | void>;
 }
+
+export type HttpHandler<S = unknown> = HttpRoute<S>['handler'];
 
 export interface UpcasterStep {
   type: string;
@@ -54,19 +64,20 @@ export interface UpcasterStep {
   convert: (body: unknown) => unknown;
 }
 
-export type ServiceFunction = (args: Record<string, unknown>, ctx: ServiceContext) => unknown;
+/** A function callable by cron jobs and operators (see `ServiceManifest.functions`). */
+export type ServiceFunction<S = unknown> = { run(args: Record<string, unknown>, ctx: ServiceContext, state: S): unknown }['run'];
 
 /**
  * A function with typed parameters: it runs only with arguments that fit `params` (unknown,
  * missing or mistyped ones answer 400 naming the parameter), defaults filled in; `GET
  * /_hydra/functions` lists them. See functionParams.ts.
  */
-export interface TypedServiceFunction {
+export interface TypedServiceFunction<S = unknown> {
   params: Record<string, ParamSpec>;
   description?: string;
   /** Who may call it (default anyone): a call coming as another role answers 403. */
   roles?: CallerRole[];
-  run: ServiceFunction;
+  run(args: Record<string, unknown>, ctx: ServiceContext, state: S): unknown;
 }
 
 export interface ServiceHealth {
@@ -101,13 +112,19 @@ export interface ServiceContext {
  * A WebSocket endpoint at `<mount><path>`: the runtime answers the HTTP upgrade (frames at most
  * 64 KiB) and hands each connection over; the service owns the protocol from there on.
  */
-export interface WebSocketEndpoint {
+export interface WebSocketEndpoint<S = unknown> {
   /** Below the mount point, literal segments only, e.g. `/ws`. */
   path: string;
-  onConnection(socket: WebSocket, req: IncomingMessage, ctx: ServiceContext): void;
+  onConnection(socket: WebSocket, req: IncomingMessage, ctx: ServiceContext, state: S): void;
 }
 
-export interface ServiceManifest {
+/**
+ * A service's declaration. `S`, the instance state, is inferred from what `init` returns and from
+ * nothing else (`NoInfer`): a route written for part of the state (`HttpRoute<{ pool: Pool }>`)
+ * fits without narrowing it. Declare `init` before the hooks that take the state, since
+ * TypeScript types an object literal's methods left to right.
+ */
+export interface ServiceManifest<S = unknown> {
   /** Lower-case id: the consumer group, the HTTP mount point `/<name>/`, the log field. */
   name: string;
   /** Semantic version, e.g. `1.4.0`. */
@@ -116,21 +133,27 @@ export interface ServiceManifest {
   consumes?: Record<string, string[]>;
   /** Channel → the `type@v` refs this service may emit to it. */
   produces?: Record<string, string[]>;
-  http?: HttpRoute[];
+  http?: HttpRoute<NoInfer<S>>[];
   /** Where the routes are served; default `/<name>`. */
   mount?: string;
-  websocket?: WebSocketEndpoint;
-  init?(ctx: ServiceContext): void | Promise<void>;
-  handle?(batch: Envelope[], ctx: ServiceContext): void | Promise<void>;
-  stop?(ctx: ServiceContext): void | Promise<void>;
-  health?(): ServiceHealth;
+  websocket?: WebSocketEndpoint<NoInfer<S>>;
+  /**
+   * Opens the instance's resources and returns its state (or nothing). Runs once per process,
+   * before the HTTP server and the consumers start, so every other hook gets what it returned.
+   */
+  init?(ctx: ServiceContext): S | Promise<S>;
+  handle?(batch: Envelope[], ctx: ServiceContext, state: NoInfer<S>): void | Promise<void>;
+  /** Called once consumers and HTTP are quiet, only if `init` resolved: closes what `init` opened. */
+  stop?(ctx: ServiceContext, state: NoInfer<S>): void | Promise<void>;
+  /** Asked only once the instance is ready (after `init`). */
+  health?(state: NoInfer<S>): ServiceHealth;
   /**
    * Functions the scheduler's cron jobs (and operators) can call: `POST /_hydra/functions/<name>`
    * on the instance with `{ "args": {…} }`, answered `{ "result": … }`. A throw answers 500 with
    * the message (an HttpError its own status). `{ params, run }` declares typed parameters with
    * defaults, checked before `run` is called.
    */
-  functions?: Record<string, ServiceFunction | TypedServiceFunction>;
+  functions?: Record<string, ServiceFunction<NoInfer<S>> | TypedServiceFunction<NoInfer<S>>>;
   /**
    * Converters between versions of the message types this service reads, registered by the
    * runtime for its channels before any consumer starts. Declared here (not registered from the
