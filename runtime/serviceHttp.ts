@@ -10,7 +10,8 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { HttpError, type HttpRequest, type HttpResponse, type HttpRoute, type ServiceContext, type ServiceHealth, type ServiceManifest } from './sdk.js';
+import { HttpError } from './httpError.js';
+import type { HttpRequest, HttpResponse, HttpRoute, ServiceContext, ServiceHealth, ServiceManifest } from './serviceTypes.js';
 import { ArgumentsError, bindArguments, ROLE_HEADER, type CallerRole, type ParamSpec } from './functionParams.js';
 
 export const MAX_REQUEST_BYTES = 1024 * 1024;
@@ -23,6 +24,8 @@ const webSockets = new WeakMap<Server, WebSocketServer>();
 export interface ServiceHttpOptions {
   manifest: ServiceManifest;
   ctx: ServiceContext;
+  /** The instance state init returned, handed to every route, function and WebSocket connection. */
+  state: unknown;
   log: Logger;
   health: () => ServiceHealth;
   /** Called once per request to a route (not for /healthz, which is polled). */
@@ -38,7 +41,7 @@ interface CompiledRoute {
 const FUNCTIONS_PREFIX = '/_hydra/functions/';
 
 export function createServiceHttp(options: ServiceHttpOptions): Server {
-  const { manifest, ctx, log } = options;
+  const { manifest, ctx, state, log } = options;
   const compiled: CompiledRoute[] = (manifest.http ?? []).map((route) => ({ route, segments: splitPath(route.path) }));
   const mount = manifest.mount ?? `/${manifest.name}`;
 
@@ -83,7 +86,7 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       raw,
       res,
     };
-    const result = await hit.c.route.handler(req, ctx);
+    const result = await hit.c.route.handler(req, ctx, state);
     // undefined: the handler answers on req.res itself (SSE, streaming).
     if (result !== undefined) respond(res, result);
   };
@@ -117,7 +120,7 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
     }
     if (args === null || typeof args !== 'object' || Array.isArray(args)) throw new HttpError(400, 'args must be a JSON object');
     let result: unknown;
-    if (typeof fn === 'function') result = await fn(args as Record<string, unknown>, ctx);
+    if (typeof fn === 'function') result = await fn(args as Record<string, unknown>, ctx, state);
     else {
       const role = raw.headers[ROLE_HEADER];
       if (fn.roles && !fn.roles.includes(role as CallerRole)) {
@@ -130,7 +133,7 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
         if (err instanceof ArgumentsError) throw new HttpError(400, `${name}: ${err.message}`);
         throw err;
       }
-      result = await fn.run(bound, ctx);
+      result = await fn.run(bound, ctx, state);
     }
     send(res, 200, { result: result ?? null });
   };
@@ -180,7 +183,7 @@ function serveUpgrades(server: Server, options: ServiceHttpOptions, mount: strin
       (ws) =>
         ws.handleUpgrade(raw, socket, head, (client) => {
           try {
-            endpoint.onConnection(client, raw, options.ctx);
+            endpoint.onConnection(client, raw, options.ctx, options.state);
           } catch (err) {
             options.log.error('websocket onConnection failed', { url: raw.url, err: reasonOf(err) });
             client.close(1011, 'internal error');
