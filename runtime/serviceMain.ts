@@ -104,7 +104,7 @@ async function start(): Promise<void> {
   if (cfg.port > 0 || (m.http?.length ?? 0) > 0 || m.websocket || m.functions) {
     const http = await import('./serviceHttp.js');
     closeServer = http.closeServer;
-    server = http.createServiceHttp({ manifest: m, ctx: rt.ctx, state, log, health, onRequest: () => void httpRequests++ });
+    server = http.createServiceHttp({ manifest: m, ctx: rt.ctx, state, log, health, onRequest: () => void httpRequests++, moduleFile: cfg.module });
     port = await http.listen(server, cfg.port);
     checkStopping();
   }

@@ -1,6 +1,6 @@
 /**
  * The state service's HTTP routes (under /state): the site view, the filtered item list and the
- * SSE stream of changes. Every filter goes through selector.ts, so a bad value is a 400 whose
+ * SSE stream (a snapshot, then the changes); docs/api.md describes them. Every filter goes through selector.ts, so a bad value is a 400 whose
  * body names the parameter (`{ error: "device: 'x' is not an id (…)" }`).
  */
 import type { ServerResponse } from 'node:http';
@@ -69,7 +69,12 @@ function parse<T>(fn: () => T): T {
   }
 }
 
-/** SSE: `event: change` with the StateChangeV1 JSON per matching change, `: ping` when idle. */
+/**
+ * SSE: first `event: snapshot` with `{ items }`, the current state of every selected item (as
+ * the WebSocket answers a bind, so a screen needs no second request to start), then `event:
+ * change` with the StateChangeV1 JSON per matching change, `: ping` when idle. A reconnecting
+ * EventSource gets a fresh snapshot, which covers whatever it missed.
+ */
 function stream(live: LiveState, sel: Selector, res: ServerResponse, ctx: ServiceContext, options: RouteOptions): void {
   const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
   res.writeHead(200, {
@@ -90,6 +95,8 @@ function stream(live: LiveState, sel: Selector, res: ServerResponse, ctx: Servic
     }
     res.write(text);
   };
+  // Snapshot and subscription in one synchronous step: no change can fall between them.
+  write(`event: snapshot\ndata: ${JSON.stringify({ items: live.select(sel) })}\n\n`);
   const unsubscribe = live.subscribe((change: StateChangeV1) => {
     if (matchesChange(sel, change)) write(`event: change\ndata: ${JSON.stringify(change)}\n\n`);
   });

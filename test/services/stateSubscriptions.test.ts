@@ -45,6 +45,36 @@ t.test('GET /state/stream sends matching changes as `event: change` with the Sta
   t.ok(text.startsWith(': connected'), 'the stream opens with a comment');
 });
 
+t.test('GET /state/stream sends a snapshot of the selected items first, as the WebSocket does', async (t) => {
+  const h = await startState(t);
+  await h.publish(update(1, 1001, 1, [{ item: 1 }, { item: 2, status: 'armed' }]), update(1, 1002, 1, [{ item: 1 }]));
+  await h.settled();
+  await waitFor('the updates applied', async () => (await h.getJson<{ count: number }>('/state/items?site=1')).body.count === 3);
+  const res = await fetch(`${h.base()}/state/stream?site=1&device=1001`);
+  const reader = res.body!.getReader();
+  t.teardown(() => reader.cancel());
+  let text = '';
+  const blocks = () => text.split('\n\n').filter((block) => block.startsWith('event: '));
+  await waitFor('the snapshot event', async () => {
+    const { value } = await reader.read();
+    text += new TextDecoder().decode(value);
+    return blocks().length >= 1;
+  });
+  await h.publish(update(1, 1001, 2, [{ item: 1, status: 'fired' }]));
+  await waitFor('a change after the snapshot', async () => {
+    if (blocks().length >= 2) return true;
+    const { value } = await reader.read();
+    text += new TextDecoder().decode(value);
+    return blocks().length >= 2;
+  });
+  const [snapshot, change] = blocks();
+  t.ok(snapshot!.startsWith('event: snapshot\n'), 'the first event is the snapshot');
+  const snap = JSON.parse(snapshot!.split('\ndata: ')[1]!) as { items: Array<{ device: number; item: number; seq: number; status: string }> };
+  t.same(snap.items.map((s) => [s.device, s.item, s.seq, s.status]), [[1001, 1, 1, 'connected'], [1001, 2, 1, 'armed']], 'the current state of the selected device');
+  t.ok(change!.startsWith('event: change\n'), 'then the changes');
+  t.match(JSON.parse(change!.split('\ndata: ')[1]!), { device: 1001, item: 1, seq: 2, state: { status: 'fired' } });
+});
+
 t.test('a WebSocket bound to one device gets a snapshot first, then exactly that device\'s changes', async (t) => {
   const h = await startState(t);
   await h.publish(update(1, 1001, 1, [{ item: 1 }, { item: 2 }]), update(1, 1002, 1, [{ item: 1 }]));
