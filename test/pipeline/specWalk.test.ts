@@ -176,6 +176,11 @@ t.test('every operation of the documents, on a running node, answers as document
   walk.judge(admin, 'POST /admin/restart/{path}', 'valid', 'parse, path as %2F', await call(`${base}/admin/restart/services%2Fparse%231`, { method: 'POST' }), 200);
   walk.judge(admin, 'POST /admin/restart/{path}', 'invalid', 'no such child', await call(`${base}/admin/restart/services/nope`, { method: 'POST' }), 404);
   walk.judge(admin, 'POST /admin/restart/{path}', 'invalid', 'bad percent-encoding', await call(`${base}/admin/restart/%E0%A4%A`, { method: 'POST' }), 400);
+  // A start of a running child is refused (409); once terminated it starts again.
+  walk.judge(admin, 'POST /admin/start/{path}', 'invalid', 'report runs already', await call(`${base}/admin/start/services/report%231`, { method: 'POST' }), 409);
+  walk.judge(admin, 'POST /admin/terminate/{path}', 'valid', 'report', await call(`${base}/admin/terminate/services/report%231`, { method: 'POST' }), 200);
+  walk.judge(admin, 'POST /admin/terminate/{path}', 'invalid', 'no such child', await call(`${base}/admin/terminate/services/nope`, { method: 'POST' }), 404);
+  walk.judge(admin, 'POST /admin/start/{path}', 'valid', 'report again', await call(`${base}/admin/start/services/report%231`, { method: 'POST' }), 200);
   walk.judge(admin, 'POST /admin/stop', 'valid', 'stop', await call(`${base}/admin/stop`, { method: 'POST' }), 202);
 
   // ---- nothing left uncalled
