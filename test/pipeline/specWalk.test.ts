@@ -46,7 +46,7 @@ class Walk {
 
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, init);
-  return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+  return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
 }
 
 const json = (a: Answer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
