@@ -354,7 +354,9 @@ check_given_certificate() {
 }
 
 # ==== 1. packages ===============================================================================
-PACKAGES=(postgresql pgbouncer redis-server nginx git openssl sudo curl ca-certificates)
+# poppler-utils is for the test suite only (pdftotext reads the report PDFs back): with it, `npm test`
+# runs on a node boot.sh provisioned with nothing else installed.
+PACKAGES=(postgresql pgbouncer redis-server nginx git openssl sudo curl ca-certificates poppler-utils)
 
 missing_packages() {
   local p

@@ -9,7 +9,7 @@
  * - cold start: a bare `node -e` HTTP server, spawn → first HTTP 200.
  *
  * Both HTTP timings poll the same way (a fresh connection every 2 ms), so their ratio is what
- * supervision and the runtime add on top of Node start-up (DESIGN.md: ~65 ms on these machines).
+ * supervision and the runtime add on top of Node start-up (docs/architecture.md, Traps: ~65 ms on these machines).
  */
 import { spawn } from 'node:child_process';
 import http from 'node:http';

@@ -13,9 +13,11 @@
  *   wanted version goes there at once, since retrying cannot help;
  * - stop() stops fetching, lets the batch in hand finish and be acknowledged, then resolves.
  */
+import { backoff } from '../core/backoff.js';
 import type { Channel } from './channel.js';
 import { decodeEntry, type EntryFields, type Envelope, type OutgoingMessage } from './envelope.js';
-import { ChannelError, reasonOf } from './errors.js';
+import { reasonOf } from '../core/errors.js';
+import { ChannelError } from './errors.js';
 import type { GroupCursor, RawEntry } from './transport.js';
 
 export interface ConsumeOptions {
@@ -153,7 +155,7 @@ export class Consumer {
     await this.cursor.ensureGroup(this.opts.startId);
     await this.recover(this.opts.consumer, 0);
     this.markReady();
-    let backoffMs = 100;
+    let failures = 0;
     let recoverOwn = false;
     while (!this.stopping) {
       try {
@@ -165,14 +167,13 @@ export class Consumer {
         const wait = Math.max(0, Math.min(this.opts.blockMs, this.nextRetryAt - Date.now(), this.nextClaimAt - Date.now()));
         const entries = await this.cursor.readNew(this.opts.batchSize, wait);
         if (entries.length > 0) await this.process(entries.map((entry) => ({ entry, deliveries: 1 })));
-        backoffMs = 100;
+        failures = 0;
       } catch (err) {
         if (this.stopping) break;
         this.onError(err);
         // After a failed read we cannot know what was delivered to us: re-read our own pending.
         recoverOwn = true;
-        await new Promise((r) => setTimeout(r, backoffMs));
-        backoffMs = Math.min(backoffMs * 2, 5_000);
+        await new Promise((r) => setTimeout(r, backoff(failures++, { baseMs: 100, maxMs: 5_000 })));
       }
     }
   }

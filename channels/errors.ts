@@ -39,14 +39,3 @@ export class UpcastError extends Error {
     super(`cannot convert ${type}@${from} to ${type}@${to}: ${reason}`);
   }
 }
-
-/** Normalises any thrown value into a one-line reason, for logs and dead-letter entries. */
-export function reasonOf(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  if (typeof err === 'string') return err;
-  try {
-    return JSON.stringify(err) ?? String(err);
-  } catch {
-    return String(err);
-  }
-}

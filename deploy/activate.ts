@@ -10,7 +10,7 @@ import { listDeployments, startDeployment, type Deployment } from '../scheduler/
 import type { Db } from '../scheduler/store/db.js';
 import { DeployError } from './errors.js';
 import { short, type Progress } from './progress.js';
-import type { Release } from './releaseStore.js';
+import type { Release } from '../scheduler/store/releases.js';
 
 export interface ActivationPlan {
   /** Services to roll out, with the commit they run now (null = the node's own code). */

@@ -12,7 +12,7 @@ import { RECEIVE_OPTIONS, RECEIVE_USAGE, deployPaths, receiveArgs, receiveSettin
 import { initRepo } from './initRepo.js';
 import { createProgress } from './progress.js';
 import { receive } from './receive.js';
-import { listReleases } from './releaseStore.js';
+import { listReleases } from '../scheduler/store/releases.js';
 
 function absolute(option: string, value: string | undefined): string | null {
   if (value === undefined) return null;

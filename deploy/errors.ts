@@ -16,9 +16,3 @@ export class DeployError extends Error {
     super(message);
   }
 }
-
-/** One line from any thrown value (the same normalisation everywhere a reason is printed or stored). */
-export function reasonOf(err: unknown): string {
-  if (err instanceof Error) return err.message || (err as { code?: string }).code || err.name;
-  return String(err);
-}

@@ -11,7 +11,7 @@ import { existsSync, readFileSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { parseTopology } from '../runtime/topology.js';
-import { validateManifest } from '../runtime/sdk.js';
+import { validateManifest } from '../runtime/validateManifest.js';
 import { unproducibleTypes } from './consumedTypes.js';
 import type { InspectedService, InspectResult } from './inspect.js';
 

@@ -17,13 +17,14 @@ import { appRootOf, buildRelease } from './build.js';
 import { releaseEnv, repoEnv } from './buildEnv.js';
 import { checkoutCommit, commitSubject, refValue } from './checkout.js';
 import type { DeployPaths, ReceiveSettings } from './config.js';
-import { DeployError, reasonOf } from './errors.js';
+import { messageOf } from '../core/errors.js';
+import { DeployError } from './errors.js';
 import { inspectRelease } from './inspect.js';
 import { installDependencies } from './install.js';
 import { short, type Progress } from './progress.js';
 import { pruneReleases } from './prune.js';
-import { archiveCommit, hasSource, storeSource } from './releaseSource.js';
-import { beginRelease, getRelease, markFailed, markReady, readyReleases, type Release } from './releaseStore.js';
+import { archiveCommit, storeSource } from './releaseSource.js';
+import { beginRelease, getRelease, hasReleaseSource, markFailed, markReady, readyReleases, type Release } from '../scheduler/store/releases.js';
 import { isZero, parseRefUpdates, planRefs } from './refUpdates.js';
 import { serviceHashes } from './serviceHashes.js';
 
@@ -63,7 +64,7 @@ export async function receive(input: ReceiveInput): Promise<number> {
     progress.step(`release ${short(commit)} (${settings.branch}${subject ? `: ${subject}` : ''})`);
     return await input.withDb((db) => deployCommit(db, input, commit, gitEnv));
   } catch (err) {
-    progress.error(`refused: ${err instanceof DeployError ? err.message : reasonOf(err)}`);
+    progress.error(`refused: ${messageOf(err)}`);
     progress.error(`the push is refused; ${input.settings.branch} was not moved`);
     return EXIT_REFUSE;
   }
@@ -77,7 +78,7 @@ async function deployCommit(db: Db, input: ReceiveInput, commit: string, gitEnv:
     progress.step(`release ${short(commit)} was built before and is ready (${release.path}); not rebuilt`);
     // Recorded before sources were kept: keep it now, so other nodes can build it too.
     const subdir = path.relative(path.join(input.paths.releasesDir, commit), release.path);
-    if (!subdir.startsWith('..') && !path.isAbsolute(subdir) && !(await hasSource(db, release.id))) {
+    if (!subdir.startsWith('..') && !path.isAbsolute(subdir) && !(await hasReleaseSource(db, release.id))) {
       const archive = await archiveCommit(gitEnv, commit);
       await storeSource(db, release.id, subdir, archive, input.env.HYDRA_NODE_ID ?? hostname());
       progress.step(`source: ${Math.ceil(archive.length / 1024)} KiB (tar.gz) kept in the database, so every node can build this release`);
@@ -90,10 +91,10 @@ async function deployCommit(db: Db, input: ReceiveInput, commit: string, gitEnv:
     }
   }
   // Before the outcome, so the last line the pusher reads is the summary.
-  await pruneReleases(db, input.paths.releasesDir, settings.keep, commit, progress).catch((err) => progress.error(`prune: ${reasonOf(err)} (old releases were not removed; the push is not affected)`));
+  await pruneReleases(db, input.paths.releasesDir, settings.keep, commit, progress).catch((err) => progress.error(`prune: ${messageOf(err)} (old releases were not removed; the push is not affected)`));
   if (failure !== null || release === null) {
     const step = failure instanceof DeployError ? failure.step : 'build';
-    const reason = failure instanceof DeployError ? failure.message : `unexpected error: ${reasonOf(failure)}`;
+    const reason = failure instanceof DeployError ? failure.message : `unexpected error: ${messageOf(failure)}`;
     if (failure instanceof DeployError && failure.findings.length > 0) for (const f of failure.findings) progress.error(`refused: ${f}`);
     else progress.error(`refused: ${step} failed: ${reason}`);
     progress.error(`release ${short(commit)} failed at ${step}: nothing was activated, the running release is untouched and ${settings.branch} was not moved`);
@@ -136,7 +137,7 @@ async function buildAndRecord(db: Db, input: ReceiveInput, commit: string, gitEn
     return ready;
   } catch (err) {
     const step = err instanceof DeployError ? err.step : 'build';
-    await markFailed(db, row.id, `${step}: ${err instanceof DeployError ? err.message : reasonOf(err)}`);
+    await markFailed(db, row.id, `${step}: ${messageOf(err)}`);
     throw err;
   }
 }
@@ -164,7 +165,7 @@ async function activate(db: Db, input: ReceiveInput, release: Release): Promise<
   try {
     deployments = await startRollouts(db, release, plan, { maxParallel: settings.maxParallel, batchTimeoutMs: settings.batchTimeoutMs, healthWindowMs: settings.healthWindowMs, actor: `deploy@${hostname()}` }, progress);
   } catch (err) {
-    progress.error(`refused: ${err instanceof DeployError ? err.message : reasonOf(err)}`);
+    progress.error(`refused: ${messageOf(err)}`);
     progress.error(`release ${short(release.commit)} is ready but nothing was activated; ${settings.branch} was not moved`);
     return EXIT_REFUSE;
   }

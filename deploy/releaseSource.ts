@@ -9,6 +9,7 @@ import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { Db } from '../scheduler/store/db.js';
+import { readReleaseSource, storeReleaseSource } from '../scheduler/store/releases.js';
 import { DeployError } from './errors.js';
 
 const run = promisify(execFile);
@@ -44,16 +45,7 @@ export async function archiveCommit(gitEnv: Record<string, string>, commit: stri
 }
 
 export async function storeSource(db: Db, releaseId: number, appSubdir: string, archive: Buffer, builtOn: string): Promise<void> {
-  await db.query(
-    `INSERT INTO release_sources (release_id, app_subdir, archive, sha256, built_on) VALUES ($1, $2, $3, $4, $5)
-     ON CONFLICT (release_id) DO UPDATE SET app_subdir = EXCLUDED.app_subdir, archive = EXCLUDED.archive, sha256 = EXCLUDED.sha256, built_on = EXCLUDED.built_on, created_at = now()`,
-    [releaseId, appSubdir, archive, sha256Of(archive), builtOn],
-  );
-}
-
-export async function hasSource(db: Db, releaseId: number): Promise<boolean> {
-  const r = await db.query('SELECT 1 FROM release_sources WHERE release_id = $1', [releaseId]);
-  return r.rowCount === 1;
+  await storeReleaseSource(db, releaseId, { appSubdir, archive, sha256: sha256Of(archive), builtOn });
 }
 
 /**
@@ -61,18 +53,13 @@ export async function hasSource(db: Db, releaseId: number): Promise<boolean> {
  * ready, failed, pruned, or recorded before sources were kept).
  */
 export async function loadSource(db: Db, commit: string): Promise<ReleaseSource> {
-  const r = await db.query<{ status: string; error: string | null; service_hashes: Record<string, string>; app_subdir: string | null; archive: Buffer | null; sha256: string | null; built_on: string | null }>(
-    `SELECT r.status, r.error, r.service_hashes, s.app_subdir, s.archive, s.sha256, s.built_on
-     FROM releases r LEFT JOIN release_sources s ON s.release_id = r.id WHERE r.commit = $1`,
-    [commit],
-  );
-  const row = r.rows[0];
+  const row = await readReleaseSource(db, commit);
   if (!row) throw new DeployError('fetch', `release ${commit.slice(0, 12)} is not recorded; push the commit again`);
   if (row.status !== 'ready') throw new DeployError('fetch', `release ${commit.slice(0, 12)} is ${row.status}${row.error ? ` (${row.error})` : ''}; push the commit again`);
-  if (row.archive === null || row.app_subdir === null || row.sha256 === null || row.built_on === null) {
+  if (row.archive === null || row.appSubdir === null || row.sha256 === null || row.builtOn === null) {
     throw new DeployError('fetch', `release ${commit.slice(0, 12)} has no source in the database (it was recorded before sources were kept, or by hand); push the commit again to store it`);
   }
   const actual = sha256Of(row.archive);
   if (actual !== row.sha256) throw new DeployError('fetch', `the source of release ${commit.slice(0, 12)} is corrupted (sha256 ${actual.slice(0, 12)}, recorded ${row.sha256.slice(0, 12)}); push the commit again`);
-  return { commit, appSubdir: row.app_subdir, archive: row.archive, sha256: row.sha256, builtOn: row.built_on, serviceHashes: row.service_hashes };
+  return { commit, appSubdir: row.appSubdir, archive: row.archive, sha256: row.sha256, builtOn: row.builtOn, serviceHashes: row.serviceHashes };
 }

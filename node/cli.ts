@@ -5,7 +5,8 @@
  */
 import { EXIT_OK, UsageError, helpOr, parseCommandArgs as parse, type Command } from '../core/cli.js';
 import { adminCall, childPathUrl, locateNode } from './adminClient.js';
-import type { NodeTreeReport, RestartReport } from './adminRoutes.js';
+import type { RestartReport } from './adminChildActions.js';
+import type { NodeTreeReport } from './adminRoutes.js';
 import { resolveHome } from '../core/home.js';
 import { loadNodeConfig } from './config.js';
 import { runNode } from './daemon.js';

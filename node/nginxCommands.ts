@@ -9,7 +9,8 @@ import { adminCall, locateNode } from './adminClient.js';
 import type { NodeTreeReport } from './adminRoutes.js';
 import { resolveHome } from '../core/home.js';
 import { loadNodeConfig } from './config.js';
-import { applyNginx, http2Style } from '../nginx/applyNginx.js';
+import { applyNginx } from '../nginx/applyNginx.js';
+import { nginxInput } from '../nginx/nginxInput.js';
 import { nginxSettings } from '../nginx/config.js';
 import { renderNginx, type NginxService, type Upstream } from '../nginx/renderNginx.js';
 import { adminUpstream, servicesSubtree, treeServices } from './treeServices.js';
@@ -45,19 +46,7 @@ const render: Command = {
     if (!file) throw new UsageError('no file to render: set HYDRA_NGINX_CONF (boot.sh writes it into /etc/hydra/hydra.env) or pass --out FILE');
     const settings = nginxSettings(process.env, file);
     const node = await fromNode(v['allow-empty'] ?? false);
-    const text = renderNginx({
-      nodeId: node.nodeId,
-      serverName: settings.serverName,
-      httpsPort: settings.httpsPort,
-      httpPort: settings.httpPort,
-      ipv6: settings.ipv6,
-      http2: await http2Style(settings.nginxBin),
-      certificate: settings.certificate,
-      certificateKey: settings.certificateKey,
-      admin: node.admin,
-      adminAllow: settings.adminAllow,
-      services: node.services,
-    });
+    const text = renderNginx(await nginxInput(settings, node));
     const result = await applyNginx(text, { file, nginxBin: settings.nginxBin, reload: settings.reload, pidFile: settings.pidFile, checkOnly: v.check ?? false });
     const report = { file, nodeRunning: node.running, services: node.services, ...result };
     const human: Record<typeof result.state, string> = {

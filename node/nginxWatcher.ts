@@ -8,12 +8,14 @@
  * During a hot swap the reconciler calls `switchTraffic` once the new instance is ready: the old
  * instances are left out of the upstream and nginx reloaded before they are told to drain.
  */
+import { backoff } from '../core/backoff.js';
 import type { Logger } from '../core/log.js';
 import { inProcessChild } from '../supervisor/inProcessChild.js';
 import type { ChildInfo, ChildSpec, ChildStatus } from '../supervisor/types.js';
-import { applyNginx, http2Style, reloadNginx, type ApplyResult } from '../nginx/applyNginx.js';
+import { applyNginx, reloadNginx, type ApplyResult } from '../nginx/applyNginx.js';
+import { nginxInput } from '../nginx/nginxInput.js';
 import type { NginxSettings } from '../nginx/config.js';
-import { renderNginx, type NginxInput, type Upstream } from '../nginx/renderNginx.js';
+import { renderNginx, type Upstream } from '../nginx/renderNginx.js';
 import { servicesSubtree, treeServices, type LastSeen } from './treeServices.js';
 
 export interface NginxWatcherOptions {
@@ -43,7 +45,8 @@ export class NginxWatcher {
   private rejectedText: string | null = null;
   private lastProblem: string | null = null;
   private reloadPending = false;
-  private reloadBackoffMs = RELOAD_BACKOFF_MIN_MS;
+  /** Failed reloads in a row, for the backoff. */
+  private reloadFailures = 0;
   private nextReloadAt = 0;
   private servicesSeenRunning = false;
   readonly counters = { renders: 0, applied: 0, rejected: 0, reloadFailures: 0 };
@@ -99,19 +102,7 @@ export class NginxWatcher {
     const list = treeServices(services, { host: this.options.serviceHost, lastSeen: this.lastSeen, exclude: this.retiring });
     // A retiring instance that has left the tree needs no exclusion any more.
     for (const p of this.retiring) if (!this.lastSeen.has(p)) this.retiring.delete(p);
-    const input: NginxInput = {
-      nodeId: this.options.nodeId,
-      serverName: settings.serverName,
-      httpsPort: settings.httpsPort,
-      httpPort: settings.httpPort,
-      ipv6: settings.ipv6,
-      http2: await http2Style(settings.nginxBin),
-      certificate: settings.certificate,
-      certificateKey: settings.certificateKey,
-      admin,
-      adminAllow: settings.adminAllow,
-      services: list,
-    };
+    const input = await nginxInput(settings, { nodeId: this.options.nodeId, admin, services: list });
     const text = renderNginx(input);
     this.counters.renders++;
     // The file is compared on every tick (a hand edit is put right); a render nginx refused is
@@ -128,7 +119,7 @@ export class NginxWatcher {
         this.counters.applied++;
         log.info('nginx config applied', { file: settings.file, services: list.map((s) => `${s.mount}→${s.upstreams.map((u) => u.port).join(',')}`) });
         this.reloadPending = false;
-        this.reloadBackoffMs = RELOAD_BACKOFF_MIN_MS;
+        this.reloadFailures = 0;
         if (result.reloadError) return this.reloadFailed(result.reloadError);
         this.lastProblem = null;
         return;
@@ -138,7 +129,7 @@ export class NginxWatcher {
       const error = await reloadNginx(settings.reload, settings.pidFile);
       if (error) return this.reloadFailed(error);
       this.reloadPending = false;
-      this.reloadBackoffMs = RELOAD_BACKOFF_MIN_MS;
+      this.reloadFailures = 0;
       log.info('nginx reloaded after an earlier failure', { file: settings.file });
     }
     if (!this.reloadPending && this.rejectedText === null) this.lastProblem = null;
@@ -147,8 +138,7 @@ export class NginxWatcher {
   private reloadFailed(error: string): void {
     this.counters.reloadFailures++;
     this.reloadPending = true;
-    this.nextReloadAt = Date.now() + this.reloadBackoffMs;
-    this.reloadBackoffMs = Math.min(this.reloadBackoffMs * 2, RELOAD_BACKOFF_MAX_MS);
+    this.nextReloadAt = Date.now() + backoff(this.reloadFailures++, { baseMs: RELOAD_BACKOFF_MIN_MS, maxMs: RELOAD_BACKOFF_MAX_MS });
     this.problem('nginx config written but the reload failed; retrying', { file: this.options.settings.file, error });
   }
 }

@@ -5,11 +5,12 @@
  * keeps whatever version runs now, so a slow build never stalls the node's other services.
  * A failed build is retried after a growing backoff, its reason reported on the placement.
  */
+import { backoff } from '../core/backoff.js';
 import { existsSync } from 'node:fs';
 import type pg from 'pg';
-import { releasesInUse } from '../deploy/releaseStore.js';
+import { hasSourceForCommit, readyReleases, releasesInUse } from '../scheduler/store/releases.js';
 import { fetchRelease, localAppRoot, pruneFetched } from '../deploy/fetchRelease.js';
-import { reasonOf } from '../deploy/errors.js';
+import { messageOf } from '../core/errors.js';
 import type { Progress } from '../deploy/progress.js';
 import type { Logger } from '../core/log.js';
 
@@ -33,7 +34,8 @@ const RETRY_MAX_MS = 600_000;
 interface Failure {
   detail: string;
   retryAt: number;
-  backoffMs: number;
+  /** Failed builds in a row, for the backoff. */
+  attempts: number;
 }
 
 export class ReleaseLocator {
@@ -71,8 +73,7 @@ export class ReleaseLocator {
   private async hasSource(commit: string): Promise<boolean> {
     const pool = this.options.pool();
     if (!pool) return false;
-    const r = await pool.query('SELECT 1 FROM release_sources s JOIN releases r ON r.id = s.release_id WHERE r.commit = $1', [commit]);
-    return r.rowCount === 1;
+    return hasSourceForCommit(pool, commit);
   }
 
   private start(commit: string): void {
@@ -97,9 +98,10 @@ export class ReleaseLocator {
         await this.prune(pool);
       } catch (err) {
         const previous = this.failures.get(commit);
-        const backoffMs = previous ? Math.min(previous.backoffMs * 2, RETRY_MAX_MS) : RETRY_MIN_MS;
-        const detail = `release ${commit.slice(0, 12)} could not be built on this node: ${reasonOf(err)}`;
-        this.failures.set(commit, { detail, backoffMs, retryAt: performance.now() + backoffMs });
+        const attempts = previous ? previous.attempts + 1 : 0;
+        const backoffMs = backoff(attempts, { baseMs: RETRY_MIN_MS, maxMs: RETRY_MAX_MS });
+        const detail = `release ${commit.slice(0, 12)} could not be built on this node: ${messageOf(err)}`;
+        this.failures.set(commit, { detail, attempts, retryAt: performance.now() + backoffMs });
         log.warn('release could not be built on this node', { release: commit, detail, retryInMs: backoffMs });
       } finally {
         this.building.delete(commit);
@@ -110,8 +112,9 @@ export class ReleaseLocator {
   private async prune(pool: pg.Pool): Promise<void> {
     try {
       const inUse = await releasesInUse(pool);
-      const newest = await pool.query<{ commit: string }>("SELECT commit FROM releases WHERE status = 'ready' ORDER BY id DESC");
-      const removed = pruneFetched(this.options.releasesDir, inUse, newest.rows.map((r) => r.commit), this.options.keep ?? 3);
+      // '' is no commit: every ready release, newest first.
+      const newest = await readyReleases(pool, '');
+      const removed = pruneFetched(this.options.releasesDir, inUse, newest.map((r) => r.commit), this.options.keep ?? 3);
       if (removed.length > 0) this.options.log.info('removed releases this node built and no longer uses', { releases: removed });
     } catch (err) {
       this.options.log.warn('could not prune the releases this node built; they stay on disk', { err });

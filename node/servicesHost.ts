@@ -130,7 +130,7 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
       const sup = options.services();
       if (sup && sup.whichChildren().some((c) => c.id === id)) {
         await sup.terminateChild(id);
-        sup.deleteChild(id);
+        await sup.deleteChild(id);
       }
       hosted.delete(id);
     },

@@ -6,7 +6,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { send, sendError } from './httpAnswer.js';
 import { bodyWithinLimit } from './requestBody.js';
-import { HttpError, type ServiceContext, type ServiceManifest } from './sdk.js';
+import { HttpError } from './httpError.js';
+import type { ServiceContext, ServiceManifest } from './serviceTypes.js';
 import { ArgumentsError, bindArguments, ROLE_HEADER, type CallerRole, type ParamSpec } from './functionParams.js';
 
 /** Outside every mount point (mounts are lower-case paths without '_' at the start). */
@@ -15,7 +16,7 @@ export const FUNCTIONS_PATH = '/_hydra/functions';
 type Functions = NonNullable<ServiceManifest['functions']>;
 
 /** Answers a request whose path is FUNCTIONS_PATH or below it; `name` is the part after `FUNCTIONS_PATH/` ('' for the list). */
-export async function serveFunctions(raw: IncomingMessage, res: ServerResponse, fns: Functions, ctx: ServiceContext, name: string): Promise<void> {
+export async function serveFunctions(raw: IncomingMessage, res: ServerResponse, fns: Functions, ctx: ServiceContext, state: unknown, name: string): Promise<void> {
   const method = raw.method ?? 'GET';
   if (name === '') {
     if (method !== 'GET') return sendError(res, 405, `the function list is read with GET, not ${method}`, { allow: 'GET' });
@@ -28,7 +29,7 @@ export async function serveFunctions(raw: IncomingMessage, res: ServerResponse, 
   if (body === null) return;
   const args = argsOf(body);
   let result: unknown;
-  if (typeof fn === 'function') result = await fn(args, ctx);
+  if (typeof fn === 'function') result = await fn(args, ctx, state);
   else {
     const role = raw.headers[ROLE_HEADER];
     if (fn.roles && !fn.roles.includes(role as CallerRole)) {
@@ -41,7 +42,7 @@ export async function serveFunctions(raw: IncomingMessage, res: ServerResponse, 
       if (err instanceof ArgumentsError) throw new HttpError(400, `${name}: ${err.message}`);
       throw err;
     }
-    result = await fn.run(bound, ctx);
+    result = await fn.run(bound, ctx, state);
   }
   send(res, 200, { result: result ?? null });
 }

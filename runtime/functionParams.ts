@@ -1,5 +1,5 @@
 /**
- * Typed parameters of service functions (DESIGN.md "Services": functions have typed
+ * Typed parameters of service functions (docs/architecture.md "Services": functions have typed
  * parameters with defaults). A function declared with `params` is called only with arguments
  * that fit them: unknown names, missing required ones and wrong types are refused with the
  * parameter named, and defaults are filled in, before the function runs; so a cron job or an

@@ -5,7 +5,7 @@
  * told them about our code, not their request.
  */
 import type { ServerResponse } from 'node:http';
-import type { HttpResponse } from './sdk.js';
+import type { HttpResponse } from './serviceTypes.js';
 
 /** What every error answer's body is (docs/api.md, "Errors"). */
 export interface ErrorBody {

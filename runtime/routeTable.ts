@@ -3,7 +3,8 @@
  * with the values of its `:name` segments; or, when none does, whether the path is known with
  * other methods (405 with `Allow`) or not at all (404).
  */
-import { HttpError, type HttpRoute } from './sdk.js';
+import { HttpError } from './httpError.js';
+import type { HttpRoute } from './serviceTypes.js';
 
 export type RouteLookup = { route: HttpRoute; params: Record<string, string> } | { allow: string[] } | null;
 

@@ -12,7 +12,7 @@ import type { Channel } from '../channels/channel.js';
 import { encodeMessage, parseTypeRef, type Envelope, type OutgoingMessage } from '../channels/envelope.js';
 import { SpecError } from '../supervisor/errors.js';
 import type { Logger } from '../core/log.js';
-import type { ServiceContext, ServiceManifest } from './sdk.js';
+import type { ServiceContext, ServiceManifest } from './serviceTypes.js';
 
 interface Outbox {
   messages: Map<Channel, OutgoingMessage[]>;

@@ -7,14 +7,15 @@
  * `websocket` endpoint is served on the same port (serviceUpgrades.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import { reasonOf } from '../channels/errors.js';
+import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { FUNCTIONS_PATH, serveFunctions } from './functionCalls.js';
 import { errorAnswer, respond, send, sendError } from './httpAnswer.js';
 import { loadServiceOpenApi, OPENAPI_PATH, type OpenApiDocument } from './openApiDocument.js';
 import { bodyWithinLimit } from './requestBody.js';
 import { RouteTable } from './routeTable.js';
-import { HttpError, type HttpRequest, type ServiceContext, type ServiceHealth, type ServiceManifest } from './sdk.js';
+import { HttpError } from './httpError.js';
+import type { HttpRequest, ServiceContext, ServiceHealth, ServiceManifest } from './serviceTypes.js';
 import { serveUpgrades, webSocketsOf } from './serviceUpgrades.js';
 
 export { MAX_REQUEST_BYTES } from './requestBody.js';
@@ -23,6 +24,8 @@ export { MAX_WS_PAYLOAD } from './serviceUpgrades.js';
 export interface ServiceHttpOptions {
   manifest: ServiceManifest;
   ctx: ServiceContext;
+  /** The instance state init returned, handed to every route, function and WebSocket connection. */
+  state?: unknown;
   log: Logger;
   health: () => ServiceHealth;
   /** Called once per request to a route (not for /healthz, which is polled). */
@@ -42,27 +45,27 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       sendError(res, status, reason);
     });
   });
-  serveUpgrades(server, { endpoint: options.manifest.websocket, mount, ctx: options.ctx, log: options.log, onRequest: options.onRequest });
+  serveUpgrades(server, { endpoint: options.manifest.websocket, mount, ctx: options.ctx, state: options.state, log: options.log, onRequest: options.onRequest });
   return server;
 }
 
 /** One request, by path: /healthz, the runtime's /_hydra/ paths, then the manifest's routes. */
 function requestServer(options: ServiceHttpOptions, mount: string): (raw: IncomingMessage, res: ServerResponse) => Promise<void> {
-  const { manifest, ctx } = options;
+  const { manifest, ctx, state } = options;
   const routes = new RouteTable(manifest.http ?? []);
   let openApi: OpenApiDocument | null | undefined;
   return async (raw, res) => {
     const pathname = new URL(raw.url ?? '/', 'http://service.invalid').pathname;
     if (pathname === '/healthz') return serveHealth(res, options);
     options.onRequest();
-    if (pathname === FUNCTIONS_PATH || pathname.startsWith(`${FUNCTIONS_PATH}/`)) return serveFunctions(raw, res, manifest.functions ?? {}, ctx, pathname.slice(FUNCTIONS_PATH.length + 1));
+    if (pathname === FUNCTIONS_PATH || pathname.startsWith(`${FUNCTIONS_PATH}/`)) return serveFunctions(raw, res, manifest.functions ?? {}, ctx, state, pathname.slice(FUNCTIONS_PATH.length + 1));
     if (pathname === OPENAPI_PATH) {
       if (raw.method !== 'GET') return sendError(res, 405, `the OpenAPI document is read with GET, not ${raw.method}`, { allow: 'GET' });
       openApi ??= options.moduleFile ? loadServiceOpenApi(options.moduleFile, mount) : null;
       return openApi ? send(res, 200, openApi) : sendError(res, 404, `service ${ctx.service} ships no OpenAPI document`);
     }
     if (pathname !== mount && !pathname.startsWith(`${mount}/`)) return sendError(res, 404, `no route ${raw.method} ${pathname}; this service serves under ${mount}/`);
-    return serveRoute(raw, res, routes, ctx, pathname, mount);
+    return serveRoute(raw, res, routes, ctx, state, pathname, mount);
   };
 }
 
@@ -73,7 +76,7 @@ function serveHealth(res: ServerResponse, options: ServiceHttpOptions): void {
 }
 
 /** A manifest route: 404/405 when none fits, the body read (413 over the limit), the handler's answer. */
-async function serveRoute(raw: IncomingMessage, res: ServerResponse, routes: RouteTable, ctx: ServiceContext, pathname: string, mount: string): Promise<void> {
+async function serveRoute(raw: IncomingMessage, res: ServerResponse, routes: RouteTable, ctx: ServiceContext, state: unknown, pathname: string, mount: string): Promise<void> {
   const method = raw.method ?? 'GET';
   const path = pathname.slice(mount.length).replace(/\/+$/, '') || '/';
   const found = routes.find(method, path);
@@ -98,7 +101,7 @@ async function serveRoute(raw: IncomingMessage, res: ServerResponse, routes: Rou
     raw,
     res,
   };
-  const result = await found.route.handler(req, ctx);
+  const result = await found.route.handler(req, ctx, state);
   // undefined: the handler answers on req.res itself (SSE, streaming).
   if (result !== undefined) respond(res, result);
 }

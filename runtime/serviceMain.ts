@@ -2,7 +2,8 @@
  * The entry of a service process: runs ONE instance of a service under a supervisor.
  *
  * Start: read the config (serviceConfig.ts), import the service module, validate its manifest,
- * connect the channels, call `init`, serve HTTP, start one consumer per consumed channel
+ * connect the channels, call `init` (what it returns is the instance state, handed to every
+ * other hook, route, function and WebSocket connection), serve HTTP, start one consumer per consumed channel
  * (group = service name, consumer = the child id, so a restart re-reads its own pending
  * entries), and say `ready` only once every consumer is ready. Any failure on the way is logged
  * as one JSON line, reported as `start_failed`, and the process exits 1.
@@ -19,7 +20,7 @@ import type { Server } from 'node:http';
 import { pathToFileURL } from 'node:url';
 import { Channel } from '../channels/channel.js';
 import type { Consumer } from '../channels/consumer.js';
-import { reasonOf } from '../channels/errors.js';
+import { reasonOf } from '../core/errors.js';
 import { createRedisTransport } from '../channels/redis/redisTransport.js';
 import type { Transport } from '../channels/transport.js';
 import { upcasters } from '../channels/upcasters.js';
@@ -27,7 +28,8 @@ import { linkToSupervisor } from '../supervisor/childLink.js';
 import { SpecError } from '../supervisor/errors.js';
 import { createLogger, type Logger } from '../core/log.js';
 import type { ChildStatus } from '../supervisor/types.js';
-import { validateManifest, versionsWanted, type ServiceHealth, type ServiceManifest } from './sdk.js';
+import type { ServiceHealth, ServiceManifest } from './serviceTypes.js';
+import { validateManifest, versionsWanted } from './validateManifest.js';
 import { readServiceConfig, type ServiceConfig } from './serviceConfig.js';
 import { createServiceContext, type ServiceRuntimeContext } from './serviceContext.js';
 
@@ -42,6 +44,8 @@ let log: Logger = createLogger({ node: process.env.HYDRA_NODE_ID, component: 'se
 let config: ServiceConfig | undefined;
 let manifest: ServiceManifest | undefined;
 let runtime: ServiceRuntimeContext | undefined;
+/** What the service's init returned: handed to every other hook of the instance. */
+let state: unknown;
 let transport: Transport | undefined;
 let server: Server | undefined;
 let closeServer: ((server: Server, graceMs: number) => Promise<void>) | undefined;
@@ -92,7 +96,7 @@ async function start(): Promise<void> {
   const rt = (runtime = createServiceContext(m, cfg.childId, log, producers));
   checkStopping();
 
-  await m.init?.(rt.ctx);
+  state = await m.init?.(rt.ctx);
   initDone = true;
   checkStopping();
 
@@ -100,7 +104,7 @@ async function start(): Promise<void> {
   if (cfg.port > 0 || (m.http?.length ?? 0) > 0 || m.websocket || m.functions) {
     const http = await import('./serviceHttp.js');
     closeServer = http.closeServer;
-    server = http.createServiceHttp({ manifest: m, ctx: rt.ctx, log, health, onRequest: () => void httpRequests++, moduleFile: cfg.module });
+    server = http.createServiceHttp({ manifest: m, ctx: rt.ctx, state, log, health, onRequest: () => void httpRequests++, moduleFile: cfg.module });
     port = await http.listen(server, cfg.port);
     checkStopping();
   }
@@ -115,7 +119,7 @@ async function start(): Promise<void> {
         versions: versionsWanted(name, refs),
         onError: (err) => log.warn('channel error', { channel: name, err: reasonOf(err) }),
       },
-      (batch, cctx) => rt.inBatch(() => m.handle!(batch, rt.ctx), cctx.deadLetter, cctx.publishOnAck),
+      (batch, cctx) => rt.inBatch(() => m.handle!(batch, rt.ctx, state), cctx.deadLetter, cctx.publishOnAck),
     ),
   );
   // ready resolves once the group exists and this consumer's own pending entries are handled.
@@ -142,7 +146,7 @@ function health(): ServiceHealth {
   if (!ready) return { healthy: false, detail: 'starting' };
   if (!manifest?.health) return { healthy: true };
   try {
-    const h = manifest.health();
+    const h = manifest.health(state);
     if (typeof h?.healthy !== 'boolean') return { healthy: false, detail: `health() returned ${JSON.stringify(h)}, not { healthy: boolean }` };
     return h.detail === undefined ? { healthy: h.healthy } : { healthy: h.healthy, detail: String(h.detail) };
   } catch (err) {
@@ -177,7 +181,7 @@ async function stop(): Promise<void> {
   if (startError !== null) throw startError;
   // Quiesce every source of work before the service's own stop hook tears its resources down.
   await Promise.all([...consumers.map((c) => c.stop()), server && closeServer ? closeServer(server, HTTP_GRACE_MS) : undefined]);
-  if (initDone && manifest?.stop && runtime) await manifest.stop(runtime.ctx);
+  if (initDone && manifest?.stop && runtime) await manifest.stop(runtime.ctx, state);
   await transport?.close();
   log.info('stopped', { counters: status().counters });
 }

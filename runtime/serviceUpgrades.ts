@@ -7,9 +7,9 @@
 import type { IncomingMessage, Server } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
-import { reasonOf } from '../channels/errors.js';
+import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import type { ServiceContext, WebSocketEndpoint } from './sdk.js';
+import type { ServiceContext, WebSocketEndpoint } from './serviceTypes.js';
 
 /** Largest WebSocket message accepted; a bigger one closes the connection (1009). */
 export const MAX_WS_PAYLOAD = 64 * 1024;
@@ -25,6 +25,8 @@ export interface UpgradeOptions {
   endpoint: WebSocketEndpoint | undefined;
   mount: string;
   ctx: ServiceContext;
+  /** The instance state, handed to each connection. */
+  state: unknown;
   log: Logger;
   onRequest: () => void;
 }
@@ -51,7 +53,7 @@ export function serveUpgrades(server: Server, options: UpgradeOptions): void {
       (ws) =>
         ws.handleUpgrade(raw, socket, head, (client) => {
           try {
-            endpoint.onConnection(client, raw, options.ctx);
+            endpoint.onConnection(client, raw, options.ctx, options.state);
           } catch (err) {
             options.log.error('websocket onConnection failed', { url: raw.url, err: reasonOf(err) });
             client.close(1011, 'internal error');

@@ -9,6 +9,7 @@
  * (the database's now() is taken after the request left). So a leader cut off from the
  * database, or stuck in a hanging query, stops acting before anyone else can take over.
  */
+import { backoff } from '../core/backoff.js';
 import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../core/log.js';
@@ -140,9 +141,9 @@ export class LeaderElector extends EventEmitter<LeaderElectorEvents> {
       this.fail(err);
       if (this.lease && !this.isLeader) this.depose('lease time ran out while the database was unreachable');
       // Back off, but a leader retries well inside its remaining lease time.
-      const backoff = Math.min(this.retryEveryMs * 2 ** (this.failures - 1), this.ttlMs);
-      const cap = this.isLeader ? Math.max(50, (this.believedUntil - performance.now()) / 3) : backoff;
-      this.schedule(Math.min(backoff, cap));
+      const delay = backoff(this.failures - 1, { baseMs: this.retryEveryMs, maxMs: this.ttlMs });
+      const cap = this.isLeader ? Math.max(50, (this.believedUntil - performance.now()) / 3) : delay;
+      this.schedule(Math.min(delay, cap));
     }
   }
 

@@ -3,7 +3,7 @@
  * Every comparison uses the database clock (now()), never the caller's: schedulers on different
  * machines disagree about time, the database is the one clock they share. No session advisory
  * lock and no LISTEN: each call is a single statement or one transaction, so it works through
- * PgBouncer in transaction pooling (DESIGN.md, "Traps": leadership).
+ * PgBouncer in transaction pooling (docs/architecture.md, "Traps": leadership).
  *
  * The epoch only grows (the row is never deleted), so a write fenced with an old epoch is
  * refused for ever, even after the old holder wins the lease back.

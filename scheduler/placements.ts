@@ -7,6 +7,7 @@
 import type pg from 'pg';
 import { assertFence, type Fence } from './lease.js';
 import type { PlanResult } from './placement/plan.js';
+import { recordAudit } from './store/audit.js';
 import { inTransaction, type Db } from './store/db.js';
 import type { ActualState, Placement } from './types.js';
 
@@ -91,17 +92,16 @@ export async function applyPlanIn(client: pg.ClientBase, fence: Fence, result: P
          actual_state = CASE WHEN p.node_id IS DISTINCT FROM EXCLUDED.node_id THEN 'pending' ELSE p.actual_state END`,
       [c.service, c.instance, c.nodeId, c.unplaceable, fence.epoch],
     );
-    await audit(client, actor, `placement.${c.kind}`, `${c.service}#${c.instance + 1}`, {
-      node: c.nodeId,
-      from: c.from,
-      reason: c.reason,
-      ...(c.unplaceable !== null ? { unplaceable: c.unplaceable } : {}),
-      epoch: fence.epoch,
+    await recordAudit(client, {
+      actor,
+      kind: `placement.${c.kind}`,
+      subject: `${c.service}#${c.instance + 1}`,
+      detail: { node: c.nodeId, from: c.from, reason: c.reason, ...(c.unplaceable !== null ? { unplaceable: c.unplaceable } : {}), epoch: fence.epoch },
     });
   }
   for (const r of result.removals) {
     await client.query('DELETE FROM placements WHERE service = $1 AND instance = $2', [r.service, r.instance]);
-    await audit(client, actor, 'placement.removed', `${r.service}#${r.instance + 1}`, { node: r.nodeId, reason: r.reason, epoch: fence.epoch });
+    await recordAudit(client, { actor, kind: 'placement.removed', subject: `${r.service}#${r.instance + 1}`, detail: { node: r.nodeId, reason: r.reason, epoch: fence.epoch } });
   }
 }
 
@@ -175,6 +175,3 @@ export async function reportActual(db: Db, nodeId: string, reports: ActualReport
   return r.rowCount ?? 0;
 }
 
-async function audit(client: pg.ClientBase, actor: string, kind: string, subject: string, detail: Record<string, unknown>): Promise<void> {
-  await client.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [actor, kind, subject, JSON.stringify(detail)]);
-}

@@ -10,6 +10,7 @@
  * older than the timeout (the machine was replaced). Each refusal and takeover is audited.
  */
 import { NodeIdCollisionError, NodeNotRegisteredError, UnknownNodeError } from './errors.js';
+import { recordAudit } from './store/audit.js';
 import type { Db } from './store/db.js';
 
 export interface NodeRegistration {
@@ -93,7 +94,12 @@ export async function registerNode(db: Db, node: NodeRegistration, timeoutMs: nu
   const row = r.rows[0];
   if (row) {
     const takeover = row.previous_host_key !== null && row.previous_host_key !== node.hostKey;
-    await audit(db, node.id, takeover ? 'node.takeover' : 'node.registered', { address: node.address, version: node.version, ...(takeover ? { previousHostKey: row.previous_host_key } : {}) });
+    await recordAudit(db, {
+      actor: 'registry',
+      kind: takeover ? 'node.takeover' : 'node.registered',
+      subject: node.id,
+      detail: { address: node.address, version: node.version, ...(takeover ? { previousHostKey: row.previous_host_key } : {}) },
+    });
     return toRecord(row);
   }
   const existing = await db.query<{ address: string; age_ms: number }>(
@@ -102,7 +108,7 @@ export async function registerNode(db: Db, node: NodeRegistration, timeoutMs: nu
   );
   const holder = existing.rows[0];
   const err = new NodeIdCollisionError(node.id, holder?.address ?? 'unknown', holder?.age_ms ?? 0);
-  await audit(db, node.id, 'node.collision', { address: node.address, reason: err.message });
+  await recordAudit(db, { actor: 'registry', kind: 'node.collision', subject: node.id, detail: { address: node.address, reason: err.message } });
   throw err;
 }
 
@@ -118,7 +124,7 @@ export async function heartbeat(db: Db, id: string, hostKey: string, address?: s
   );
   const row = r.rows[0];
   if (!row) throw new NodeNotRegisteredError(id);
-  if (row.was === 'down') await audit(db, id, 'node.up', { reason: 'heartbeat resumed' });
+  if (row.was === 'down') await recordAudit(db, { actor: 'registry', kind: 'node.up', subject: id, detail: { reason: 'heartbeat resumed' } });
   return { revived: row.was === 'down' };
 }
 
@@ -135,6 +141,8 @@ export async function markDownNodes(db: Db, timeoutMs: number, actor = 'schedule
        WHERE state = 'up' AND heartbeat_at < now() - $1 * interval '1 millisecond'
        RETURNING id, heartbeat_at
      ), logged AS (
+       -- The one audit row not written by recordAudit: it must land in the same statement as
+       -- the state change it records, for every node marked at once.
        INSERT INTO audit_events (actor, kind, subject, detail)
        SELECT $2, 'node.down', id, jsonb_build_object('heartbeatAt', heartbeat_at, 'timeoutMs', $1::int) FROM down
      )
@@ -168,10 +176,6 @@ export async function setNodeAdminState(db: Db, id: string, state: AdminState, a
     const ids = await db.query<{ id: string }>('SELECT id FROM nodes ORDER BY id');
     throw new UnknownNodeError(id, ids.rows.map((x) => x.id));
   }
-  await db.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [actor, `node.${state}`, id, JSON.stringify({ previous: row.previous })]);
+  await recordAudit(db, { actor, kind: `node.${state}`, subject: id, detail: { previous: row.previous } });
   return { previous: row.previous, node: toRecord(row) };
-}
-
-async function audit(db: Db, subject: string, kind: string, detail: Record<string, unknown>): Promise<void> {
-  await db.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', ['registry', kind, subject, JSON.stringify(detail)]);
 }

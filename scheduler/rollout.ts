@@ -12,6 +12,8 @@
 import type pg from 'pg';
 import { DeploymentError } from './errors.js';
 import { getServiceSpec } from './specs.js';
+import { recordAudit } from './store/audit.js';
+import { findReadyRelease } from './store/releases.js';
 import { inTransaction, type Db } from './store/db.js';
 
 export type DeploymentState = 'pending' | 'running' | 'succeeded' | 'failed' | 'rolled_back';
@@ -115,7 +117,8 @@ export async function startDeployment(db: Db, input: StartDeploymentInput): Prom
   const healthWindowMs = input.healthWindowMs ?? 5_000;
   if (!Number.isSafeInteger(healthWindowMs) || healthWindowMs < 0) throw new DeploymentError(`health window: ${healthWindowMs} is invalid; expected a whole number of ms of at least 0`);
   const spec = await getServiceSpec(db, input.service);
-  const release = await findRelease(db, input.release);
+  if (!/^[0-9a-f]{7,40}$/.test(input.release)) throw new DeploymentError(`release: '${input.release}' is invalid; expected a commit id (7 to 40 hex digits)`);
+  const release = await findReadyRelease(db, input.release, 'deploy');
   if (spec.releaseId === release.id) throw new DeploymentError(`service '${spec.name}' already runs release ${release.commit.slice(0, 12)}; nothing to deploy`);
   return inTransaction(db, async (client) => {
     // Serialises concurrent starts for one service (the spec row is the lock).
@@ -128,7 +131,7 @@ export async function startDeployment(db: Db, input: StartDeploymentInput): Prom
       [release.id, spec.releaseId, spec.name, maxParallel, batchTimeoutMs, healthWindowMs, input.actor],
     );
     const id = Number(ins.rows[0]!.id);
-    await audit(client, input.actor, 'deployment.created', spec.name, { deployment: id, release: release.commit, previousReleaseId: spec.releaseId, maxParallel });
+    await recordAudit(client, { actor: input.actor, kind: 'deployment.created', subject: spec.name, detail: { deployment: id, release: release.commit, previousReleaseId: spec.releaseId, maxParallel } });
     const r = await client.query<DeploymentRow>(`${SELECT} WHERE d.id = $1`, [id]);
     return toDeployment(r.rows[0]!);
   });
@@ -189,7 +192,7 @@ export async function stepDeployments(client: pg.ClientBase, actor = 'scheduler'
 async function step(client: pg.ClientBase, d: Deployment, actor: string): Promise<void> {
   if (d.state === 'pending') {
     await client.query("UPDATE deployments SET state = 'running', started_at = now() WHERE id = $1", [d.id]);
-    await audit(client, actor, 'deployment.started', d.service, { deployment: d.id, release: d.commit });
+    await recordAudit(client, { actor, kind: 'deployment.started', subject: d.service, detail: { deployment: d.id, release: d.commit } });
   }
   const instances = (
     await client.query<Instance>(
@@ -213,7 +216,7 @@ async function step(client: pg.ClientBase, d: Deployment, actor: string): Promis
       d.progress.batch = [];
       d.progress.batchStartedAt = null;
       await saveProgress(client, d);
-      await audit(client, actor, 'deployment.batch_done', d.service, { deployment: d.id, nodes: d.progress.done });
+      await recordAudit(client, { actor, kind: 'deployment.batch_done', subject: d.service, detail: { deployment: d.id, nodes: d.progress.done } });
     } else {
       const elapsed = await client.query<{ ms: number }>('SELECT (extract(epoch FROM now() - $1::timestamptz) * 1000)::float8 AS ms', [d.progress.batchStartedAt]);
       if (elapsed.rows[0]!.ms > d.batchTimeoutMs) {
@@ -231,7 +234,7 @@ async function step(client: pg.ClientBase, d: Deployment, actor: string): Promis
   d.progress.batch = next;
   d.progress.batchStartedAt = now.rows[0]!.now.toISOString();
   await saveProgress(client, d);
-  await audit(client, actor, 'deployment.batch_started', d.service, { deployment: d.id, nodes: next, release: d.commit });
+  await recordAudit(client, { actor, kind: 'deployment.batch_started', subject: d.service, detail: { deployment: d.id, nodes: next, release: d.commit } });
 }
 
 async function succeed(client: pg.ClientBase, d: Deployment, actor: string): Promise<void> {
@@ -258,27 +261,13 @@ async function revert(client: pg.ClientBase, d: Deployment, nodes: string[]): Pr
 
 async function finish(client: pg.ClientBase, d: Deployment, state: DeploymentState, error: string | null, actor: string): Promise<void> {
   await client.query('UPDATE deployments SET state = $2, error = $3, finished_at = now(), progress = $4 WHERE id = $1', [d.id, state, error, JSON.stringify(d.progress)]);
-  await audit(client, actor, `deployment.${state}`, d.service, { deployment: d.id, release: d.commit, ...(error ? { error } : {}) });
+  await recordAudit(client, { actor, kind: `deployment.${state}`, subject: d.service, detail: { deployment: d.id, release: d.commit, ...(error ? { error } : {}) } });
 }
 
 async function saveProgress(client: pg.ClientBase, d: Deployment): Promise<void> {
   await client.query('UPDATE deployments SET progress = $2 WHERE id = $1', [d.id, JSON.stringify(d.progress)]);
 }
 
-async function findRelease(db: Db, ref: string): Promise<{ id: number; commit: string }> {
-  if (!/^[0-9a-f]{7,40}$/.test(ref)) throw new DeploymentError(`release: '${ref}' is invalid; expected a commit id (7 to 40 hex digits)`);
-  const r = await db.query<{ id: string; commit: string; status: string; error: string | null }>('SELECT id, commit, status, error FROM releases WHERE commit LIKE $1 ORDER BY id DESC', [`${ref}%`]);
-  if (r.rows.length === 0) throw new DeploymentError(`release '${ref}' is unknown; push it first (see 'hydra scheduler deployments')`);
-  if (r.rows.length > 1) throw new DeploymentError(`release '${ref}' is ambiguous (${r.rows.map((x) => short(x.commit)).join(', ')}); give more of the commit id`);
-  const rel = r.rows[0]!;
-  if (rel.status !== 'ready') throw new DeploymentError(`release ${short(rel.commit)} is ${rel.status}${rel.error ? ` (${rel.error})` : ''}; only a ready release can be deployed`);
-  return { id: Number(rel.id), commit: rel.commit };
-}
-
 function short(commit: string): string {
   return commit.slice(0, 12);
-}
-
-async function audit(client: pg.ClientBase, actor: string, kind: string, subject: string, detail: Record<string, unknown>): Promise<void> {
-  await client.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [actor, kind, subject, JSON.stringify(detail)]);
 }

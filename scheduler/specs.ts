@@ -5,6 +5,7 @@
  * same: the planner reports it unplaceable with the reason, it is never refused or dropped here.
  */
 import { SpecInputError, UnknownServiceError } from './errors.js';
+import { recordAudit } from './store/audit.js';
 import type { Db } from './store/db.js';
 import type { ServiceSpec } from './types.js';
 
@@ -130,7 +131,7 @@ export async function putServiceSpec(db: Db, input: ServiceSpecInput, actor: str
     [s.name, s.instances, JSON.stringify(s.constraints), s.pinnedNode, s.cpu, s.memoryMb, s.spread, s.releaseId, s.module, JSON.stringify(s.config)],
   );
   const spec = toSpec(r.rows[0]!);
-  await db.query("INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, 'service.spec', $2, $3)", [actor, s.name, JSON.stringify(spec)]);
+  await recordAudit(db, { actor, kind: 'service.spec', subject: s.name, detail: { ...spec } });
   return spec;
 }
 
@@ -151,5 +152,5 @@ export async function getServiceSpec(db: Db, name: string): Promise<ServiceSpec>
 export async function removeServiceSpec(db: Db, name: string, actor: string): Promise<void> {
   const r = await db.query('DELETE FROM service_specs WHERE name = $1', [name]);
   if (r.rowCount === 0) await getServiceSpec(db, name);
-  await db.query("INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, 'service.removed', $2, '{}')", [actor, name]);
+  await recordAudit(db, { actor, kind: 'service.removed', subject: name });
 }

@@ -3,20 +3,14 @@
  * or malformed value fails the service's start with the variable's name and what is expected.
  */
 import path from 'node:path';
+import { ConfigError } from '../core/errors.js';
 import { resolveHome } from '../core/home.js';
-
-export class ServiceConfigError extends Error {
-  override readonly name = 'ServiceConfigError';
-  constructor(variable: string, problem: string) {
-    super(`${variable}: ${problem}`);
-  }
-}
 
 /** DATABASE_URL; `purpose` says why the service needs it, for the error. */
 export function databaseUrlFromEnv(env: NodeJS.ProcessEnv, purpose: string): string {
   const url = env.DATABASE_URL ?? '';
   if (!/^postgres(ql)?:\/\/\S+$/.test(url)) {
-    throw new ServiceConfigError('DATABASE_URL', `${JSON.stringify(env.DATABASE_URL ?? null)} is not a PostgreSQL URL; expected postgres://user@host:port/db (${purpose})`);
+    throw new ConfigError('DATABASE_URL', `${JSON.stringify(env.DATABASE_URL ?? null)} is not a PostgreSQL URL; expected postgres://user@host:port/db (${purpose})`);
   }
   return url;
 }
@@ -33,6 +27,6 @@ export function intFromEnv(env: NodeJS.ProcessEnv, name: string, fallback: numbe
   const raw = env[name];
   if (raw === undefined || raw.trim() === '') return fallback;
   const n = Number(raw);
-  if (!Number.isInteger(n) || n < min || n > max) throw new ServiceConfigError(name, `'${raw}' is invalid; expected an integer from ${min} to ${max}`);
+  if (!Number.isInteger(n) || n < min || n > max) throw new ConfigError(name, `'${raw}' is invalid; expected an integer from ${min} to ${max}`);
   return n;
 }

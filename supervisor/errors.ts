@@ -22,3 +22,30 @@ export class StartError extends Error {
     super(`child '${childId}' failed to start: ${reason}`);
   }
 }
+
+/** OTP's `{error, not_found}`: no child with this id under the supervisor the call reached. */
+export class NoSuchChild extends Error {
+  override readonly name = 'NoSuchChild';
+  constructor(
+    readonly childId: string,
+    readonly supervisor: string,
+    detail = '',
+  ) {
+    super(`no child '${childId}' under supervisor '${supervisor}'${detail}`);
+  }
+}
+
+/**
+ * OTP's `{error, running}` / `{error, restarting}`: the call needs a child that is not running,
+ * and this one runs or waits out its restart backoff. Terminate it first.
+ */
+export class ChildRunning extends Error {
+  override readonly name = 'ChildRunning';
+  constructor(
+    readonly childId: string,
+    readonly supervisor: string,
+    readonly state: 'running' | 'restarting',
+  ) {
+    super(`child '${childId}' under supervisor '${supervisor}' is ${state === 'running' ? 'running' : 'restarting (waiting out its backoff)'}; terminate it first`);
+  }
+}

@@ -3,6 +3,7 @@
  * `intensity` restarts within `periodMs` means the supervisor gives up and fails to its parent
  * (OTP supervisor.erl add_restart/1: "restarts within the period, newest first").
  */
+import { backoff } from '../core/backoff.js';
 export class RestartWindow {
   private times: number[] = [];
 
@@ -30,5 +31,6 @@ export class RestartWindow {
  */
 export function backoffDelay(failuresInARow: number, initialMs: number, maxMs: number): number {
   if (failuresInARow <= 1) return 0;
-  return Math.min(maxMs, initialMs * 2 ** (failuresInARow - 2));
+  // No jitter: one supervisor restarts its own child, and the schedule is documented and tested.
+  return backoff(failuresInARow - 2, { baseMs: initialMs, maxMs });
 }

@@ -5,9 +5,15 @@
  * Sections, in OTP's order: types → API → start → restart (one function per strategy) →
  * terminate → restart-intensity window. Every operation runs on one queue, as OTP's supervisor
  * is one process handling one message at a time: exits, restarts and operator commands never
- * interleave.
+ * interleave, and every call that reads or changes the children (start, terminate, delete,
+ * restart) looks its child up on that queue, so it sees what the operations before it left.
+ * A backoff wait is a timer, not a sleep on the queue (OTP's delayed restart message): calls are
+ * served while a child waits to be restarted, and a terminate during the wait cancels it.
+ *
+ * Refusals are typed errors (NoSuchChild, ChildRunning; see errors.ts), OTP's `{error, Reason}`
+ * as rejections.
  */
-import { StartError } from './errors.js';
+import { ChildRunning, NoSuchChild, StartError } from './errors.js';
 import { backoffDelay, RestartWindow } from './restartWindow.js';
 import type { ChildHandle, ChildInfo, ChildSpec, ChildState, ChildStatus, ExitReason, Shutdown, SupervisorFlags, SupervisorReport, SupervisorSpec } from './types.js';
 import { validateChildSpec, validateSupervisorSpec, type ValidChildSpec } from './validateSpec.js';
@@ -30,6 +36,14 @@ interface ChildRecord {
   failures: number;
   /** Bumped at each start, so the exit of an earlier run is recognised as stale. */
   run: number;
+  /** The restart this child waits for, while it waits out its backoff (state 'restarting'). */
+  pending: PendingRestart | null;
+}
+
+/** Children to start again once the backoff timer fires; a child leaves it when terminated meanwhile. */
+interface PendingRestart {
+  timer: NodeJS.Timeout;
+  group: ChildRecord[];
 }
 
 const SHUTDOWN: ExitReason = { normal: true, code: null, signal: null, reason: 'shutdown' };
@@ -45,8 +59,6 @@ export class Supervisor implements ChildHandle {
   private state: ChildState = 'starting';
   private startedAt: number | null = null;
   private finish!: (reason: ExitReason) => void;
-  private wakeBackoff: (() => void) | null = null;
-  private stopRequested = false;
 
   // ---- API ---------------------------------------------------------------------------------
 
@@ -82,8 +94,6 @@ export class Supervisor implements ChildHandle {
 
   /** Stops the children in reverse start order, then resolves `exited` as a normal shutdown. */
   stop(_shutdown: Shutdown = 'infinity'): Promise<ExitReason> {
-    this.stopRequested = true;
-    this.wakeBackoff?.();
     void this.enqueue(async () => {
       if (this.state === 'stopped' || this.state === 'failed') return;
       this.state = 'stopping';
@@ -111,29 +121,50 @@ export class Supervisor implements ChildHandle {
     });
   }
 
-  /** Stops a child and keeps its spec (OTP terminate_child); `id` may be a path `sub/child`. */
+  /**
+   * Stops a child and keeps its spec (OTP terminate_child); `id` may be a path `sub/child`. A
+   * child waiting out its restart backoff is left stopped: the pending restart is cancelled.
+   * Rejects with NoSuchChild.
+   */
   terminateChild(id: string): Promise<void> {
-    return this.routed(id, (sup, rec) => sup.enqueue(() => sup.terminate(rec)), (sub, rest) => sub.terminateChild(rest));
+    return this.routed(id, (sup, rec) => sup.terminate(rec), (sub, rest) => sub.terminateChild(rest));
   }
 
-  /** Removes a stopped child's spec (OTP delete_child). */
-  deleteChild(id: string): void {
-    const rec = this.record(id);
-    if (rec.handle) throw new Error(`child '${id}' of '${this.id}' is running; terminate it first`);
-    this.records.splice(this.records.indexOf(rec), 1);
-  }
-
-  /** Operator restart: stops the child if running, starts it again. Not counted toward intensity. */
-  restartChild(id: string): Promise<void> {
+  /** Removes a stopped child's spec (OTP delete_child). Rejects with ChildRunning while it runs or waits to restart, NoSuchChild for an unknown id. */
+  deleteChild(id: string): Promise<void> {
     return this.routed(
       id,
-      (sup, rec) =>
-        sup.enqueue(async () => {
-          await sup.terminate(rec);
-          await sup.startChildRecord(rec);
-        }),
+      async (sup, rec) => {
+        sup.refuseRunning(rec);
+        sup.records.splice(sup.records.indexOf(rec), 1);
+      },
+      (sub, rest) => sub.deleteChild(rest),
+    );
+  }
+
+  /**
+   * Starts a stopped child again from its spec (OTP restart_child) and resolves with it as it runs
+   * now. Not counted toward the intensity. Rejects with ChildRunning while it runs or waits to
+   * restart (terminate it first), NoSuchChild for an unknown id, StartError when it fails to start.
+   */
+  restartChild(id: string): Promise<ChildInfo> {
+    return this.routed(
+      id,
+      async (sup, rec) => {
+        sup.refuseRunning(rec);
+        await sup.startChildRecord(rec);
+        return sup.infoOf(rec, Date.now());
+      },
       (sub, rest) => sub.restartChild(rest),
     );
+  }
+
+  /** One child as `whichChildren` shows it; `id` may be a path `sub/child`. Throws NoSuchChild. */
+  childInfo(id: string): ChildInfo {
+    const [head, ...rest] = id.split('/');
+    const rec = this.record(head!);
+    if (rest.length === 0) return this.infoOf(rec, Date.now());
+    return this.runningSub(rec).childInfo(rest.join('/'));
   }
 
   /** The running nested supervisor `id` (e.g. the node's `services`, for the reconciler); null while it is not running. */
@@ -144,7 +175,11 @@ export class Supervisor implements ChildHandle {
 
   whichChildren(): ChildInfo[] {
     const now = Date.now();
-    return this.records.map((rec) => ({
+    return this.records.map((rec) => this.infoOf(rec, now));
+  }
+
+  private infoOf(rec: ChildRecord, now: number): ChildInfo {
+    return {
       id: rec.spec.id,
       kind: rec.spec.kind,
       pid: rec.handle?.pid ?? null,
@@ -159,7 +194,7 @@ export class Supervisor implements ChildHandle {
       lastExit: rec.lastExit,
       status: rec.handle?.status() ?? null,
       ...(rec.handle instanceof Supervisor ? { strategy: rec.handle.flags.strategy, children: rec.handle.whichChildren() } : {}),
-    }));
+    };
   }
 
   /** This supervisor as a tree node. */
@@ -238,8 +273,28 @@ export class Supervisor implements ChildHandle {
     const group = this.flags.strategy === 'one_for_one' ? this.oneForOne(rec) : this.flags.strategy === 'one_for_all' ? await this.oneForAll(rec) : await this.restForOne(rec);
     for (const r of group) r.state = 'restarting';
     this.report('restarting', `${this.flags.strategy}: restarting ${group.map((r) => r.spec.id).join(', ')}`, rec.spec.id, null, delayMs);
-    if (delayMs > 0) await this.sleep(delayMs);
-    if (this.stopRequested) return;
+    if (delayMs > 0) return this.restartLater(group, delayMs);
+    await this.startGroup(group);
+  }
+
+  /** The backoff wait: the queue stays free for calls and exits until the timer queues the restart. */
+  private restartLater(group: ChildRecord[], delayMs: number): void {
+    const pending: PendingRestart = {
+      group,
+      timer: setTimeout(() => void this.enqueue(() => this.restartDue(pending)).catch(() => undefined), delayMs),
+    };
+    for (const r of group) r.pending = pending;
+  }
+
+  private async restartDue(pending: PendingRestart): Promise<void> {
+    // Those terminated (or restarted by the operator) during the wait have left the group.
+    const due = pending.group.filter((r) => r.pending === pending);
+    for (const r of due) r.pending = null;
+    if (this.state !== 'running') return;
+    await this.startGroup(due);
+  }
+
+  private async startGroup(group: ChildRecord[]): Promise<void> {
     for (const r of group) {
       try {
         await this.startChildRecord(r);
@@ -284,6 +339,7 @@ export class Supervisor implements ChildHandle {
     const handle = rec.handle;
     if (!handle) {
       if (rec.state === 'restarting') rec.state = 'stopped';
+      this.cancelPending(rec);
       return;
     }
     rec.state = 'stopping';
@@ -294,6 +350,14 @@ export class Supervisor implements ChildHandle {
     }
     rec.handle = null;
     rec.state = 'stopped';
+  }
+
+  /** Takes a child out of its pending restart; the timer goes once no child waits on it. */
+  private cancelPending(rec: ChildRecord): void {
+    const pending = rec.pending;
+    if (!pending) return;
+    rec.pending = null;
+    if (!pending.group.some((r) => r.pending === pending)) clearTimeout(pending.timer);
   }
 
   /** Children stop in reverse start order. */
@@ -321,36 +385,35 @@ export class Supervisor implements ChildHandle {
     return next;
   }
 
-  /** A backoff wait that a stop cuts short. */
-  private sleep(ms: number): Promise<void> {
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(done, ms);
-      function done() {
-        clearTimeout(timer);
-        resolve();
-      }
-      this.wakeBackoff = done;
-    }).finally(() => (this.wakeBackoff = null));
-  }
-
   private record(id: string): ChildRecord {
     const rec = this.records.find((c) => c.spec.id === id);
-    if (!rec) throw new Error(`no child '${id}' under supervisor '${this.id}'`);
+    if (!rec) throw new NoSuchChild(id, this.id);
     return rec;
   }
 
-  /** Resolves `a/b/c` paths through nested supervisors. */
-  private routed(path: string, here: (sup: Supervisor, rec: ChildRecord) => Promise<void>, below: (sub: Supervisor, rest: string) => Promise<void>): Promise<void> {
+  /** OTP delete_child / restart_child refuse a child that runs or waits to restart. */
+  private refuseRunning(rec: ChildRecord): void {
+    if (rec.handle) throw new ChildRunning(rec.spec.id, this.id, 'running');
+    if (rec.state === 'restarting') throw new ChildRunning(rec.spec.id, this.id, 'restarting');
+  }
+
+  private runningSub(rec: ChildRecord): Supervisor {
+    if (rec.handle instanceof Supervisor) return rec.handle;
+    throw new NoSuchChild(rec.spec.id, this.id, rec.spec.kind === 'supervisor' ? ` running now (it is ${rec.state})` : ' that is a supervisor');
+  }
+
+  /**
+   * Resolves `a/b/c` paths through nested supervisors: the last step runs on the queue of the
+   * supervisor that owns the child, looking it up there.
+   */
+  private routed<T>(path: string, here: (sup: Supervisor, rec: ChildRecord) => Promise<T>, below: (sub: Supervisor, rest: string) => Promise<T>): Promise<T> {
     const [head, ...rest] = path.split('/');
-    let rec: ChildRecord;
+    if (rest.length === 0) return this.enqueue(() => here(this, this.record(head!)));
     try {
-      rec = this.record(head!);
+      return below(this.runningSub(this.record(head!)), rest.join('/'));
     } catch (err) {
       return Promise.reject(err);
     }
-    if (rest.length === 0) return here(this, rec);
-    if (!(rec.handle instanceof Supervisor)) return Promise.reject(new Error(`'${head}' under '${this.id}' is not a running supervisor`));
-    return below(rec.handle, rest.join('/'));
   }
 
   private report(context: SupervisorReport['context'], reason: string, offender: string | null, pid?: number | null, delayMs?: number): void {
@@ -359,7 +422,7 @@ export class Supervisor implements ChildHandle {
 }
 
 function newRecord(spec: ValidChildSpec): ChildRecord {
-  return { spec, handle: null, state: 'stopped', restarts: 0, startedAt: null, lastExit: null, failures: 0, run: 0 };
+  return { spec, handle: null, state: 'stopped', restarts: 0, startedAt: null, lastExit: null, failures: 0, run: 0, pending: null };
 }
 
 /** A nested supervisor as a child of another: started fresh (new restart window) at each restart, as in OTP. */

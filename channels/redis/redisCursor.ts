@@ -2,7 +2,7 @@
  * One consumer of one group on a Redis stream: XREADGROUP, XPENDING, XCLAIM, XACK, and the
  * dead-letter move (XADD to `<stream>:dead` + XACK in one MULTI).
  *
- * Traps handled here (see DESIGN.md):
+ * Traps handled here (docs/architecture.md, Traps):
  * - blocking reads run on their own connection, which has no command timeout that would kill
  *   them; a watchdog drops a read that hangs well past its block time (seen after reconnects);
  * - a stop interrupts a blocked read with CLIENT UNBLOCK instead of dropping the connection,

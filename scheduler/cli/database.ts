@@ -3,6 +3,7 @@
  * one client per command, and the errors people get when it is missing, unreachable or not
  * migrated yet, each in one line that never shows the password.
  */
+import { messageOf } from '../../core/errors.js';
 import pg from 'pg';
 
 /** The URL without its password, for messages. */
@@ -22,12 +23,6 @@ export function databaseUrl(): string {
   return url;
 }
 
-function reason(err: unknown): string {
-  if (!(err instanceof Error)) return String(err);
-  // An AggregateError (both ::1 and 127.0.0.1 refused) has an empty message but a code.
-  return err.message || (err as { code?: string }).code || err.name;
-}
-
 /** A connected client on DATABASE_URL; "cannot reach the database at <url>: <reason>" otherwise. */
 export async function connectDatabase(): Promise<pg.Client> {
   const url = databaseUrl();
@@ -38,7 +33,7 @@ export async function connectDatabase(): Promise<pg.Client> {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new Error(`cannot reach the database at ${redactUrl(url)}: ${reason(err)}`);
+    throw new Error(`cannot reach the database at ${redactUrl(url)}: ${messageOf(err)}`);
   }
   return client;
 }
@@ -54,7 +49,7 @@ export async function withDatabase<T>(fn: (db: pg.Client) => Promise<T>): Promis
     return await fn(client);
   } catch (err) {
     if ((err as { code?: string }).code === '42P01') {
-      throw new Error(`the database at ${redactUrl(databaseUrl())} has no scheduler schema (${reason(err)}); run 'hydra db migrate' first`);
+      throw new Error(`the database at ${redactUrl(databaseUrl())} has no scheduler schema (${messageOf(err)}); run 'hydra db migrate' first`);
     }
     throw err;
   } finally {

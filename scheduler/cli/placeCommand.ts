@@ -16,7 +16,7 @@ import { getServiceSpec, putServiceSpec, validateSpecInput, type ServiceSpecInpu
 import type { ServiceSpec } from '../types.js';
 import { withDatabase } from './database.js';
 import { cliActor, decimal, joinNegativeValues, keyValues, wholeNumber } from './options.js';
-import { findReadyRelease, releaseCommits } from './releases.js';
+import { findReadyRelease, releaseCommits } from '../store/releases.js';
 import { instanceName, readSnapshot, type Snapshot } from './snapshot.js';
 import { formatNumber, formatPairs, orDash, print, renderTable, shortCommit } from '../../core/table.js';
 
@@ -188,7 +188,7 @@ const place: Command = {
         if (!ids.includes(given.pinnedNode)) throw new UnknownNodeError(given.pinnedNode, ids);
       }
       let releaseId = before?.releaseId ?? null;
-      if (values.release !== undefined) releaseId = values.release === '' ? null : (await findReadyRelease(db, values.release)).id;
+      if (values.release !== undefined) releaseId = values.release === '' ? null : (await findReadyRelease(db, values.release, 'use')).id;
       // An update keeps every field not given on the command line.
       const input: ServiceSpecInput = before === null ? { name, ...given, releaseId } : { ...before, ...given, name, releaseId };
       checked(input);

@@ -9,7 +9,7 @@ import { listNodes } from '../registry.js';
 import { getServiceSpec } from '../specs.js';
 import type { Placement } from '../types.js';
 import { withDatabase } from './database.js';
-import { releaseCommits } from './releases.js';
+import { releaseCommits } from '../store/releases.js';
 import { actualOf, instanceName, readSnapshot } from './snapshot.js';
 import { formatNumber, formatPairs, orDash, plural, print, renderTable, shortCommit } from '../../core/table.js';
 

@@ -21,9 +21,11 @@
  * another node's leader, which this one cannot reach or kill.
  */
 import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
+import { messageOf } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { FencingError } from '../errors.js';
 import { withFence, type Fence } from '../lease.js';
+import { recordAudit } from '../store/audit.js';
 import { inTransaction, type Db } from '../store/db.js';
 import { JobNotFoundError } from './errors.js';
 import { failOrphanedRuns, finishRun, getJob, listJobs, RUN_COLUMNS, toJobRun, type Job, type JobConcurrency, type JobRun, type RunRow } from './jobs.js';
@@ -128,10 +130,6 @@ export async function claimTick(db: Db, fence: Fence, jobName: string, tick: Dat
   });
 }
 
-function messageOf(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
-
 /** Runs the target of a claimed run and records its end; retries the final update briefly. */
 async function executeRun(db: Db, id: number, job: Job, scheduledFor: Date, log: Logger, requestedBy: string): Promise<JobRun | null> {
   const started = performance.now();
@@ -173,7 +171,7 @@ export async function runJobNow(db: Db, name: string, actor: string, log: Logger
        VALUES ($1, now(), $2, $3, 'running') RETURNING id, scheduled_for`,
       [name, MANUAL_RUN_EPOCH, actor],
     );
-    await client.query("INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, 'job.run', $2, $3)", [actor, name, JSON.stringify({ runId: Number(r.rows[0]!.id) })]);
+    await recordAudit(client, { actor, kind: 'job.run', subject: name, detail: { runId: Number(r.rows[0]!.id) } });
     return r.rows[0]!;
   }).catch((err: unknown) => {
     // Removed between the read and the insert.

@@ -5,6 +5,7 @@
  * a run that fails on every tick on the leader. Definitions, enabling and removal are audited.
  */
 import cron from 'node-cron';
+import { recordAudit } from '../store/audit.js';
 import { inTransaction, type Db } from '../store/db.js';
 import { JobDefinitionError, JobNotFoundError } from './errors.js';
 
@@ -263,10 +264,6 @@ const SELECT_JOBS = `
           ) r) AS last_run
   FROM jobs j`;
 
-async function audit(db: Db, actor: string, kind: string, subject: string, detail: Record<string, unknown>): Promise<void> {
-  await db.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [actor, kind, subject, JSON.stringify(detail)]);
-}
-
 // ---------------------------------------------------------------------------------------------
 // API
 
@@ -292,12 +289,12 @@ export async function defineJob(db: Db, input: JobInput, actor: string): Promise
     const row = r.rows[0]!;
     // Environment values may be secrets: the audit trail keeps only their names.
     const shown = target.kind === 'command' && target.env ? { ...storedTarget(target), env: Object.keys(target.env) } : storedTarget(target);
-    await client.query('INSERT INTO audit_events (actor, kind, subject, detail) VALUES ($1, $2, $3, $4)', [
+    await recordAudit(client, {
       actor,
-      'job.defined',
-      name,
-      JSON.stringify({ created: row.created, schedule, targetKind: target.kind, target: shown, enabled: row.enabled, timeoutMs, concurrency }),
-    ]);
+      kind: 'job.defined',
+      subject: name,
+      detail: { created: row.created, schedule, targetKind: target.kind, target: shown, enabled: row.enabled, timeoutMs, concurrency },
+    });
   });
   return (await getJob(db, name))!;
 }
@@ -318,7 +315,7 @@ export async function removeJob(db: Db, name: string, actor: string): Promise<vo
   await inTransaction(db, async (client) => {
     const r = await client.query('DELETE FROM jobs WHERE name = $1', [name]);
     if (r.rowCount !== 1) throw new JobNotFoundError(name);
-    await audit(client, actor, 'job.removed', name, {});
+    await recordAudit(client, { actor, kind: 'job.removed', subject: name });
   });
 }
 
@@ -328,7 +325,7 @@ export async function setJobEnabled(db: Db, name: string, enabled: boolean, acto
     const old = await client.query<{ enabled: boolean }>('SELECT enabled FROM jobs WHERE name = $1 FOR UPDATE', [name]);
     if (!old.rows[0]) throw new JobNotFoundError(name);
     await client.query('UPDATE jobs SET enabled = $2, updated_at = now() WHERE name = $1', [name, enabled]);
-    await audit(client, actor, enabled ? 'job.enabled' : 'job.disabled', name, { previous: old.rows[0].enabled });
+    await recordAudit(client, { actor, kind: enabled ? 'job.enabled' : 'job.disabled', subject: name, detail: { previous: old.rows[0].enabled } });
   });
   return (await getJob(db, name))!;
 }

@@ -11,6 +11,7 @@
  * would take its healthy siblings down with it): after CRASH_LIMIT restarts the reconciler stops
  * it, reports it failed with the last exit, and tries again after a growing backoff.
  */
+import { backoff } from '../../core/backoff.js';
 import type { Logger } from '../../core/log.js';
 import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
@@ -41,7 +42,8 @@ interface Failure {
   request: InstanceRequest;
   detail: string;
   retryAt: number;
-  backoffMs: number;
+  /** Failures of this request in a row, for the backoff. */
+  attempts: number;
 }
 
 export function slotOf(service: string, instance: number): string {
@@ -182,8 +184,9 @@ export class Reconciler {
 
   private recordFailure(request: InstanceRequest, detail: string): void {
     const previous = this.failures.get(request.slot);
-    const backoffMs = previous && sameRequest(previous.request, request) ? Math.min(previous.backoffMs * 2, BACKOFF_MAX_MS) : BACKOFF_MIN_MS;
-    this.failures.set(request.slot, { request, detail, backoffMs, retryAt: performance.now() + backoffMs });
+    const attempts = previous && sameRequest(previous.request, request) ? previous.attempts + 1 : 0;
+    const backoffMs = backoff(attempts, { baseMs: BACKOFF_MIN_MS, maxMs: BACKOFF_MAX_MS });
+    this.failures.set(request.slot, { request, detail, attempts, retryAt: performance.now() + backoffMs });
   }
 
   private report(d: DesiredInstance, inst: HostedInstance | undefined): ActualReport {

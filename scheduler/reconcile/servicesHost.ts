@@ -1,5 +1,5 @@
 /**
- * The small typed interface where the scheduler meets the supervisor (DESIGN.md "Layout"): the
+ * The small typed interface where the scheduler meets the supervisor (docs/architecture.md "Layers"): the
  * reconciler asks a ServicesHost to start and stop service instances and to say what runs; the
  * node daemon implements it over its `services` supervisor (node/servicesHost.ts).
  */

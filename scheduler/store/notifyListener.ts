@@ -1,10 +1,11 @@
 /**
  * The node's LISTEN connection (migration 005 NOTIFYs what changes): one direct pg.Client, not
  * a pooled one and never through PgBouncer, whose transaction pooling hands the session that
- * ran LISTEN to other clients (DESIGN.md "Traps"). A lost connection is opened again with a
+ * ran LISTEN to other clients (docs/architecture.md "Traps"). A lost connection is opened again with a
  * growing backoff; after each (re)connect every channel is reported once as `resync`, because
  * what was notified while disconnected is gone. Polling stays the backstop either way.
  */
+import { backoff } from '../../core/backoff.js';
 import pg from 'pg';
 import type { Logger } from '../../core/log.js';
 
@@ -25,7 +26,8 @@ const BACKOFF_MAX_MS = 10_000;
 export class NotifyListener {
   private client: pg.Client | null = null;
   private stopped = false;
-  private backoffMs = BACKOFF_MIN_MS;
+  /** Failed connects in a row, for the backoff. */
+  private failures = 0;
   private timer: NodeJS.Timeout | undefined;
   private connecting: Promise<void> | undefined;
 
@@ -60,8 +62,7 @@ export class NotifyListener {
       if (this.client === client) this.client = null;
       client.end().catch(() => undefined);
       if (this.stopped) return;
-      log.warn('LISTEN connection lost; polling until it is back', { why, retryInMs: this.backoffMs });
-      this.retry();
+      log.warn('LISTEN connection lost; polling until it is back', { why, retryInMs: this.retry() });
     };
     client.on('error', (err) => onLost(err.message));
     client.on('end', () => onLost('connection ended'));
@@ -74,8 +75,7 @@ export class NotifyListener {
         lost = true;
         await client.end().catch(() => undefined);
         if (!this.stopped) {
-          log.warn('cannot LISTEN; polling until it works', { err, retryInMs: this.backoffMs });
-          this.retry();
+          log.warn('cannot LISTEN; polling until it works', { err, retryInMs: this.retry() });
         }
       }
       return;
@@ -85,17 +85,18 @@ export class NotifyListener {
       return;
     }
     this.client = client;
-    this.backoffMs = BACKOFF_MIN_MS;
+    this.failures = 0;
     log.info('listening for changes', { channels });
     for (const ch of channels) this.options.onNotify(ch, null);
   }
 
-  private retry(): void {
+  /** Schedules the next connect; returns its delay in ms. */
+  private retry(): number {
     clearTimeout(this.timer);
-    const wait = this.backoffMs;
-    this.backoffMs = Math.min(this.backoffMs * 2, BACKOFF_MAX_MS);
+    const wait = backoff(this.failures++, { baseMs: BACKOFF_MIN_MS, maxMs: BACKOFF_MAX_MS });
     this.timer = setTimeout(() => {
       if (!this.stopped) this.connecting = this.connect();
     }, wait);
+    return wait;
   }
 }

@@ -19,12 +19,15 @@ import { BodyRefused, framesOf } from './body.js';
 import { readIngestConfig } from './config.js';
 import { FramePublisher } from './publish.js';
 
-let fleet: FleetWatcher | undefined;
-/** Consulted only when `fleet` does not know a token: a device just added to the file is not refused for up to a second. */
-let freshFleet: FleetWatcher | undefined;
-let publisher: FramePublisher<{ body: PacketRawV1; key: string }> | undefined;
-/** True while publishes fail, so an outage is logged once at warn, not once per request. */
-let failing = false;
+/** One instance's state, made by init. */
+interface IngestInstance {
+  fleet: FleetWatcher;
+  /** Consulted only when `fleet` does not know a token: a device just added to the file is not refused for up to a second. */
+  freshFleet: FleetWatcher;
+  publisher: FramePublisher<{ body: PacketRawV1; key: string }>;
+  /** True while publishes fail, so an outage is logged once at warn, not once per request. */
+  failing: boolean;
+}
 
 const COUNTERS = ['accepted', 'rejected_auth', 'rejected_content_type', 'rejected_body', 'rejected_too_large', 'rejected_framing', 'rejected_size', 'rejected_version', 'rejected_device_mismatch', 'publish_failures'];
 
@@ -37,16 +40,16 @@ function refuse(ctx: ServiceContext, status: number, counter: string, reason: st
   return { status, body: { error: reason }, ...(headers ? { headers } : {}) };
 }
 
-function deviceOf(token: string): DeviceRef | undefined {
-  return fleet!.deviceByToken(token) ?? freshFleet!.deviceByToken(token);
+function deviceOf(ingest: IngestInstance, token: string): DeviceRef | undefined {
+  return ingest.fleet.deviceByToken(token) ?? ingest.freshFleet.deviceByToken(token);
 }
 
-async function postPackets(req: HttpRequest, ctx: ServiceContext): Promise<HttpResponse> {
+async function postPackets(req: HttpRequest, ctx: ServiceContext, ingest: IngestInstance): Promise<HttpResponse> {
   const receivedAt = Date.now();
   // Authentication first: an unknown caller learns nothing about what else is wrong with its body.
   const auth = bearerToken(req.headers);
   if ('reason' in auth) return refuse(ctx, 401, 'rejected_auth', auth.reason, { 'www-authenticate': 'Bearer realm="hydra-ingest"' });
-  const from = deviceOf(auth.token);
+  const from = deviceOf(ingest, auth.token);
   if (!from) return refuse(ctx, 401, 'rejected_auth', 'unknown device token', { 'www-authenticate': 'Bearer realm="hydra-ingest", error="invalid_token"' });
 
   let candidates;
@@ -60,16 +63,16 @@ async function postPackets(req: HttpRequest, ctx: ServiceContext): Promise<HttpR
   for (const r of rejected) count(ctx, r.counter);
 
   try {
-    await publisher!.publishAll(accepted.map((a) => rawMessage(a, receivedAt)));
+    await ingest.publisher.publishAll(accepted.map((a) => rawMessage(a, receivedAt)));
   } catch (err) {
     const reason = (err as Error).message ?? String(err);
-    (failing ? ctx.log.debug : ctx.log.warn)('publishing to packets.raw failed; answering 503', { frames: accepted.length, err: reason });
-    failing = true;
+    (ingest.failing ? ctx.log.debug : ctx.log.warn)('publishing to packets.raw failed; answering 503', { frames: accepted.length, err: reason });
+    ingest.failing = true;
     return refuse(ctx, 503, 'publish_failures', `could not publish to ${CHANNELS.raw}: ${reason}; no frame of this request is acknowledged, send it again`, { 'retry-after': '1' });
   }
-  if (failing && accepted.length > 0) {
+  if (ingest.failing && accepted.length > 0) {
     ctx.log.info('publishing to packets.raw resumed');
-    failing = false;
+    ingest.failing = false;
   }
   count(ctx, 'accepted', accepted.length);
   return { status: 202, body: { accepted: accepted.length, rejected: rejected.map(({ index, reason }) => ({ index, reason })) } };
@@ -85,23 +88,24 @@ export default defineService({
   version: '1.0.0',
   produces: { [CHANNELS.raw]: ['packet.raw@1'] },
 
-  init(ctx) {
+  init(ctx): IngestInstance {
     const config = readIngestConfig();
-    publisher = new FramePublisher((m) => ctx.emit(CHANNELS.raw, 'packet.raw@1', m.body, m.key), config.publishTimeoutMs);
-    fleet = new FleetWatcher(config.fleetFile);
-    freshFleet = new FleetWatcher(config.fleetFile, { checkEveryMs: 0 });
+    const publisher = new FramePublisher<{ body: PacketRawV1; key: string }>((m) => ctx.emit(CHANNELS.raw, 'packet.raw@1', m.body, m.key), config.publishTimeoutMs);
+    const fleet = new FleetWatcher(config.fleetFile);
+    const freshFleet = new FleetWatcher(config.fleetFile, { checkEveryMs: 0 });
     // Load now: a missing or invalid fleet file fails the start with its reason, not the first request.
     const sites = fleet.current().sites;
     freshFleet.current();
     for (const name of COUNTERS) ctx.counters[name] = 0;
     ctx.log.info('fleet loaded', { file: config.fleetFile, sites: sites.length, devices: sites.reduce((n, s) => n + s.devices.length, 0) });
+    return { fleet, freshFleet, publisher, failing: false };
   },
 
   http: [{ method: 'POST', path: '/packets', handler: postPackets }],
 
-  health() {
+  health({ fleet }) {
     // Still healthy: the last good fleet keeps serving; the detail tells the operator to fix the file.
-    const error = fleet?.lastError;
+    const error = fleet.lastError;
     return error ? { healthy: true, detail: `fleet file reload failed, using the previous one: ${error.message}` } : { healthy: true };
   },
 });

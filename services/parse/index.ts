@@ -16,21 +16,18 @@ import { FleetWatcher } from '../packet/fleet.js';
 import { readParseConfig } from './config.js';
 import { parseRaw } from './parseRaw.js';
 
-let fleet: FleetWatcher | undefined;
-/**
- * Asked only when `fleet` does not know a site: ingest may already take frames of a site just
- * added to the file while `fleet` still holds the previous one (it looks at most once a second),
- * and those frames must not be dead-lettered as "unknown site".
- */
-let freshFleet: FleetWatcher | undefined;
+/** One instance's state, made by init. */
+interface ParseInstance {
+  fleet: FleetWatcher;
+  /** A site's key: from `fleet`, else from a fresh read of the file (see init). */
+  siteKey: (site: number) => string | undefined;
+}
 
 const COUNTERS = ['parsed', 'items', 'dead_unknown_site', 'dead_auth', 'dead_malformed', 'dead_version', 'dead_bad_body'];
 
 function count(ctx: ServiceContext, name: string, by = 1): void {
   ctx.counters[name] = (ctx.counters[name] ?? 0) + by;
 }
-
-const siteKey = (site: number): string | undefined => fleet!.siteKey(site) ?? freshFleet!.siteKey(site);
 
 export default defineService({
   name: 'parse',
@@ -39,18 +36,24 @@ export default defineService({
   produces: { [CHANNELS.parsed]: ['packet.parsed@1'] },
   batchSize: 200,
 
-  init(ctx) {
+  init(ctx): ParseInstance {
     const { fleetFile } = readParseConfig();
-    fleet = new FleetWatcher(fleetFile);
-    freshFleet = new FleetWatcher(fleetFile, { checkEveryMs: 0 });
+    const fleet = new FleetWatcher(fleetFile);
+    /**
+     * Asked only when `fleet` does not know a site: ingest may already take frames of a site just
+     * added to the file while `fleet` still holds the previous one (it looks at most once a second),
+     * and those frames must not be dead-lettered as "unknown site".
+     */
+    const freshFleet = new FleetWatcher(fleetFile, { checkEveryMs: 0 });
     // Load now: a missing or invalid fleet file fails the start with its reason.
     const sites = fleet.current().sites.length;
     freshFleet.current();
     for (const name of COUNTERS) ctx.counters[name] = 0;
     ctx.log.info('fleet loaded', { file: fleetFile, sites });
+    return { fleet, siteKey: (site) => fleet.siteKey(site) ?? freshFleet.siteKey(site) };
   },
 
-  async handle(batch: Envelope[], ctx) {
+  async handle(batch: Envelope[], ctx, { siteKey }) {
     for (const m of batch) {
       const outcome = parseRaw(m, siteKey);
       if ('reason' in outcome) {
@@ -66,9 +69,9 @@ export default defineService({
     }
   },
 
-  health() {
+  health({ fleet }) {
     // Still healthy: the last good fleet keeps serving; the detail tells the operator to fix the file.
-    const error = fleet?.lastError;
+    const error = fleet.lastError;
     return error ? { healthy: true, detail: `fleet file reload failed, using the previous one: ${error.message}` } : { healthy: true };
   },
 });

@@ -13,7 +13,7 @@
  */
 import pg from 'pg';
 import type { Envelope } from '../../channels/index.js';
-import { defineService, HttpError, type ServiceContext } from '../../runtime/sdk.js';
+import { defineService, type ServiceContext } from '../../runtime/sdk.js';
 import { CHANNELS } from '../messages.js';
 import { finishBlast, openBlasts, recordProgress } from './blastProgress.js';
 import { checkFrame, FrameError, frameTypeOf } from './checkFrame.js';
@@ -23,9 +23,12 @@ import { retryTransient } from './retryTransient.js';
 import { reportRoutes } from './routes.js';
 import type { Outcome } from './summarize.js';
 
-let pool: pg.Pool | undefined;
-/** Since when database writes have been failing (null while they work), for health. */
-let failingSince: number | null = null;
+/** One instance's state, made by init. */
+interface ReportInstance {
+  pool: pg.Pool;
+  /** Since when database writes have been failing (null while they work), for health. */
+  failingSince: number | null;
+}
 
 const COUNTERS = ['status_frames_skipped', 'blast_frames', 'duplicate_frames', 'late_frames', 'reports_created', 'duplicate_end_frames', 'bad_frames', 'db_retries'];
 
@@ -33,13 +36,8 @@ function count(ctx: ServiceContext, name: string): void {
   ctx.counters[name] = (ctx.counters[name] ?? 0) + 1;
 }
 
-function db(): pg.Pool {
-  if (!pool) throw new HttpError(503, 'the report service is still starting (no database connection yet)');
-  return pool;
-}
-
 /** One frame's effect, committed before it returns. */
-async function handleOne(m: Envelope, ctx: ServiceContext): Promise<void> {
+async function handleOne(m: Envelope, ctx: ServiceContext, report: ReportInstance): Promise<void> {
   let frame;
   try {
     if (frameTypeOf(m) === 'status') return count(ctx, 'status_frames_skipped');
@@ -54,22 +52,22 @@ async function handleOne(m: Envelope, ctx: ServiceContext): Promise<void> {
   const retry = {
     onRetry: (err: unknown, attempt: number, retryInMs: number) => {
       count(ctx, 'db_retries');
-      (failingSince === null ? ctx.log.warn : ctx.log.debug)('postgres unreachable; frame held unacknowledged, retrying', { ...blast, attempt, retryInMs, err: (err as Error).message ?? String(err) });
-      failingSince ??= Date.now();
+      (report.failingSince === null ? ctx.log.warn : ctx.log.debug)('postgres unreachable; frame held unacknowledged, retrying', { ...blast, attempt, retryInMs, err: (err as Error).message ?? String(err) });
+      report.failingSince ??= Date.now();
     },
   };
   if (frame.frameType === 'arm' || frame.frameType === 'fire') {
-    const result = await retryTransient(() => recordProgress(db(), frame), retry);
+    const result = await retryTransient(() => recordProgress(report.pool, frame), retry);
     count(ctx, result === 'recorded' ? 'blast_frames' : result === 'duplicate' ? 'duplicate_frames' : 'late_frames');
   } else {
-    const result = await retryTransient(() => finishBlast(db(), { ...frame, frameType: frame.frameType as Outcome }), retry);
+    const result = await retryTransient(() => finishBlast(report.pool, { ...frame, frameType: frame.frameType as Outcome }), retry);
     if (result.created) {
       count(ctx, 'reports_created');
       ctx.log.info('blast report created', { ...blast, id: result.id, outcome: frame.frameType });
     } else count(ctx, 'duplicate_end_frames');
   }
-  if (failingSince !== null) ctx.log.info('postgres writes resumed', { failedForMs: Date.now() - failingSince });
-  failingSince = null;
+  if (report.failingSince !== null) ctx.log.info('postgres writes resumed', { failedForMs: Date.now() - report.failingSince });
+  report.failingSince = null;
 }
 
 export default defineService({
@@ -79,32 +77,33 @@ export default defineService({
   consumes: { [CHANNELS.parsed]: ['packet.parsed@1'] },
   batchSize: 200,
 
-  async init(ctx) {
+  async init(ctx): Promise<ReportInstance> {
     const config = readReportConfig();
-    const p = (pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 }));
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
     // An idle client's error (PostgreSQL restarted) is emitted on the pool: log it, never crash.
-    p.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));
-    await ensureSchema(p);
+    pool.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));
+    await ensureSchema(pool);
     for (const name of COUNTERS) ctx.counters[name] = 0;
-    const open = await openBlasts(p);
+    const open = await openBlasts(pool);
     if (open > 0) ctx.log.info('resuming blasts in progress', { blasts: open });
+    return { pool, failingSince: null };
   },
 
-  async handle(batch: Envelope[], ctx) {
+  async handle(batch: Envelope[], ctx, report) {
     // In order: a blast's end frame must see the arm and fire frames before it in the batch.
-    for (const m of batch) await handleOne(m, ctx);
+    for (const m of batch) await handleOne(m, ctx, report);
   },
 
-  http: reportRoutes(db),
+  http: reportRoutes,
 
-  health() {
+  health({ failingSince }) {
     // Still healthy (a restart would not bring PostgreSQL back, and nothing is acknowledged
     // unwritten); the detail tells operators why no reports are appearing.
     if (failingSince !== null) return { healthy: true, detail: `postgres unreachable for ${Math.round((Date.now() - failingSince) / 1000)} s; frames held unacknowledged` };
     return { healthy: true };
   },
 
-  async stop() {
-    await pool?.end();
+  async stop(_ctx, { pool }) {
+    await pool.end();
   },
 });

@@ -4,6 +4,7 @@
  * dead-lettered, and a blast frame must not be lost to a database restart. Errors that retrying
  * cannot fix (a bad statement, a constraint) are rethrown at once.
  */
+import { backoff } from '../../core/backoff.js';
 
 /** Connection-level failures: the server is down, restarting, or refusing connections for now. */
 export function isTransient(err: unknown): boolean {
@@ -24,15 +25,14 @@ export interface RetryOptions {
 }
 
 export async function retryTransient<T>(fn: () => Promise<T>, o: RetryOptions): Promise<T> {
-  let delay = o.minMs ?? 100;
   for (let attempt = 1; ; attempt++) {
     try {
       return await fn();
     } catch (err) {
       if (!isTransient(err)) throw err;
+      const delay = backoff(attempt - 1, { baseMs: o.minMs ?? 100, maxMs: o.maxMs ?? 5_000 });
       o.onRetry(err, attempt, delay);
       await new Promise((r) => setTimeout(r, delay));
-      delay = Math.min(delay * 2, o.maxMs ?? 5_000);
     }
   }
 }

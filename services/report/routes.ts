@@ -20,20 +20,19 @@ const LIST_PARAMS = ['site', 'device', 'outcome', 'limit'];
 const DEFAULT_LIMIT = 100;
 const MAX_LIMIT = 1000;
 
-export function reportRoutes(pool: () => pg.Pool): HttpRoute[] {
-  return [
-    { method: 'GET', path: '/', handler: async (req) => {
-      const reports = await listReports(pool(), listFilter(req.query));
-      return { body: { count: reports.length, reports } };
-    } },
-    { method: 'GET', path: '/:file', handler: async (req) => {
-      const { id, format } = parseFile(req.params.file!);
-      const report = await getReport(pool(), id);
-      if (!report) throw new HttpError(404, `no report ${id}`);
-      return render(report, format);
-    } },
-  ];
-}
+/** The routes read the instance's pool from its state. */
+export const reportRoutes: HttpRoute<{ pool: pg.Pool }>[] = [
+  { method: 'GET', path: '/', handler: async (req, _ctx, { pool }) => {
+    const reports = await listReports(pool, listFilter(req.query));
+    return { body: { count: reports.length, reports } };
+  } },
+  { method: 'GET', path: '/:file', handler: async (req, _ctx, { pool }) => {
+    const { id, format } = parseFile(req.params.file!);
+    const report = await getReport(pool, id);
+    if (!report) throw new HttpError(404, `no report ${id}`);
+    return render(report, format);
+  } },
+];
 
 function render(report: Report, format: Format): HttpResponse {
   const name = `blast-${report.site}-${report.device}-${report.blastId}`;

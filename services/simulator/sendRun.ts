@@ -4,6 +4,7 @@
  * and hands what ingest acknowledged to the ledger. Frames of one device are never in flight
  * twice at a time, so the only reordering the node sees is the one asked for (`reorderRate`).
  */
+import { backoff } from '../../core/backoff.js';
 import { joinBatch } from '../packet/frame.js';
 import { connectionReason, type IngestClient } from './ingestClient.js';
 import type { BlastOutcome, SimFrame, Traffic, Unit } from './traffic.js';
@@ -205,10 +206,9 @@ export class SendRun {
     for (const f of frames) f.sentAt = firstAt;
     this.stats.sent += frames.length;
     this.stats.requests += 1;
-    let backoff = 100;
-    for (;;) {
+    for (let attempt = 0; ; attempt++) {
       let reason: string;
-      let waitMs = backoff;
+      let waitMs = backoff(attempt, { baseMs: 100, maxMs: 2_000 });
       try {
         const answer = await this.client.post(unit.token, body);
         this.answered = true;
@@ -231,7 +231,6 @@ export class SendRun {
       }
       this.stats.retries += 1;
       await sleep(waitMs);
-      backoff = Math.min(backoff * 2, 2000);
     }
   }
 

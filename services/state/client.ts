@@ -12,6 +12,7 @@
  * Liveness: the server pings every 30 s; a connection silent for `idleTimeoutMs` (no message,
  * no ping) is presumed dead (a half-open TCP connection never closes by itself) and replaced.
  */
+import { backoff } from '../../core/backoff.js';
 import { EventEmitter } from 'node:events';
 import WebSocket, { type ClientOptions } from 'ws';
 import type { Binding, BindingId, ClientMessage, ServerMessage } from './protocol.js';
@@ -123,11 +124,8 @@ export class StateClient extends EventEmitter<StateClientEvents> {
   }
 
   private scheduleReconnect(): void {
-    const min = this.options.minBackoffMs ?? 100;
-    const max = this.options.maxBackoffMs ?? 5_000;
-    const base = Math.min(max, min * 2 ** this.attempt++);
     // Jitter: after a node restart, every screen must not reconnect in the same millisecond.
-    const delay = base / 2 + Math.random() * (base / 2);
+    const delay = backoff(this.attempt++, { baseMs: this.options.minBackoffMs ?? 100, maxMs: this.options.maxBackoffMs ?? 5_000, jitter: 'equal' });
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       if (!this.closed) this.connect();

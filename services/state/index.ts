@@ -34,15 +34,23 @@ import type { ItemState } from './selector.js';
 import { WriteBehind } from './writeBehind.js';
 import { stateWebSocket, type WsOptions } from './wsServer.js';
 
-const live = new LiveState();
-/** Filled from the config in init; routes and the WebSocket read it per request/connection. */
-const settings: RouteOptions & WsOptions = {};
-let pool: pg.Pool | undefined;
-let writer: WriteBehind | undefined;
-/** Handlers between their start and handing their rows to the writer (see WriteBehind's `idle`). */
-let applying = 0;
-/** What item_state_superseded holds: the overwritten changes of the last flushed batch, by source entry. */
-let stored = new Map<string, StateChangeV1[]>();
+/** What handle and the flush share between batches. */
+interface Batches {
+  /** Handlers between their start and handing their rows to the writer (see WriteBehind's `idle`). */
+  applying: number;
+  /** What item_state_superseded holds: the overwritten changes of the last flushed batch, by source entry. */
+  stored: Map<string, StateChangeV1[]>;
+}
+
+/** One instance's state, made by init. */
+interface StateInstance {
+  live: LiveState;
+  /** Read by the routes and the WebSocket per request and connection. */
+  settings: RouteOptions & WsOptions;
+  pool: pg.Pool;
+  writer: WriteBehind;
+  batches: Batches;
+}
 
 function count(ctx: ServiceContext, name: string, by = 1): void {
   ctx.counters[name] = (ctx.counters[name] ?? 0) + by;
@@ -55,26 +63,27 @@ export default defineService({
   produces: { [CHANNELS.changes]: ['state.change@1'] },
   batchSize: 200,
 
-  async init(ctx) {
+  async init(ctx): Promise<StateInstance> {
     const config = readStateConfig();
-    Object.assign(settings, { ssePingMs: config.ssePingMs, pingMs: config.wsPingMs, maxBindings: config.wsMaxBindings });
-    const p = (pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 }));
+    const settings = { ssePingMs: config.ssePingMs, pingMs: config.wsPingMs, maxBindings: config.wsMaxBindings };
+    const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
     // An idle client's error (PostgreSQL restarted) is emitted on the pool: log it, never crash.
-    p.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));
-    await ensureSchema(p);
+    pool.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));
+    await ensureSchema(pool);
     const started = Date.now();
-    live.load(await loadItems(p));
-    stored = await loadSuperseded(p);
+    const live = new LiveState();
+    live.load(await loadItems(pool));
+    const batches: Batches = { applying: 0, stored: await loadSuperseded(pool) };
     ctx.counters.items = live.size;
     ctx.log.info('state rebuilt from item_state', { items: live.size, ms: Date.now() - started });
     for (const name of ['applied', 'ignored_stale', 'redelivered', 'bad_updates', 'flushes', 'rows_written', 'db_write_failures']) ctx.counters[name] = 0;
 
     let failing = false;
-    writer = new WriteBehind({
+    const writer = new WriteBehind({
       // The table is replaced only when it holds something or will: most flushes are one upsert.
       write: async (rows, superseded) => {
-        await writeFlush(p, rows, superseded, stored.size > 0);
-        stored = bySource(superseded);
+        await writeFlush(pool, rows, superseded, batches.stored.size > 0);
+        batches.stored = bySource(superseded);
         const marker = config.crashAfterFlushMarker;
         if (marker && superseded.length > 0 && !existsSync(marker)) {
           writeFileSync(marker, `${process.pid}\n`);
@@ -83,7 +92,7 @@ export default defineService({
       },
       intervalMs: config.flushMs,
       maxRows: config.flushRows,
-      idle: () => applying === 0,
+      idle: () => batches.applying === 0,
       onFlush: (rows) => {
         count(ctx, 'flushes');
         count(ctx, 'rows_written', rows);
@@ -97,14 +106,15 @@ export default defineService({
         failing = true;
       },
     });
+    return { live, settings, pool, writer, batches };
   },
 
-  async handle(batch: Envelope[], ctx) {
+  async handle(batch: Envelope[], ctx, { live, writer, batches }) {
     const rows: ItemState[] = [];
     /** Changes of this batch a later update of the same item overwrote, written with the rows. */
     const superseded: Superseded[] = [];
     const latest = new Map<string, Superseded>();
-    applying++;
+    batches.applying++;
     try {
       for (const m of batch) {
         let update: PacketParsedV1;
@@ -117,7 +127,7 @@ export default defineService({
         }
         // Redelivered after a crash that followed the flush: what this entry applied and a later
         // update overwrote (the rows only hold the later one). Kept until this batch is acked.
-        for (const change of stored.get(m.id) ?? []) {
+        for (const change of batches.stored.get(m.id) ?? []) {
           count(ctx, 'redelivered');
           superseded.push({ source: m.id, change });
           await ctx.emit(CHANNELS.changes, 'state.change@1', change, `${change.site}:${change.device}`);
@@ -139,24 +149,24 @@ export default defineService({
         }
       }
     } finally {
-      applying--;
+      batches.applying--;
     }
     ctx.counters.items = live.size;
-    await writer!.write(rows, superseded);
+    await writer.write(rows, superseded);
   },
 
-  http: stateRoutes(live, settings),
-  websocket: { path: '/ws', onConnection: stateWebSocket(live, settings) },
+  http: stateRoutes,
+  websocket: stateWebSocket,
 
-  health() {
-    const since = writer?.failingSince ?? null;
+  health({ writer }) {
+    const since = writer.failingSince;
     // Still healthy: memory serves queries and nothing is acknowledged unwritten; the detail tells operators.
-    if (since !== null) return { healthy: true, detail: `postgres writes failing for ${Math.round((Date.now() - since) / 1000)} s; ${writer!.lag} rows waiting` };
+    if (since !== null) return { healthy: true, detail: `postgres writes failing for ${Math.round((Date.now() - since) / 1000)} s; ${writer.lag} rows waiting` };
     return { healthy: true };
   },
 
-  async stop() {
-    await writer?.drain();
-    await pool?.end();
+  async stop(_ctx, { writer, pool }) {
+    await writer.drain();
+    await pool.end();
   },
 });

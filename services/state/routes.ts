@@ -16,27 +16,31 @@ export interface RouteOptions {
   maxBufferedBytes?: number;
 }
 
-export function stateRoutes(live: LiveState, options: RouteOptions = {}): HttpRoute[] {
-  return [
-    { method: 'GET', path: '/sites/:site', handler: (req) => ({ body: siteView(live, parse(() => uint32('site', req.params.site))) }) },
-    {
-      method: 'GET',
-      path: '/items',
-      handler: (req) => {
-        const items = live.select(parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status'])));
-        return { body: { count: items.length, items } };
-      },
-    },
-    {
-      method: 'GET',
-      path: '/stream',
-      handler: (req, ctx) => {
-        const sel = parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status', 'field']));
-        stream(live, sel, req.res, ctx, options);
-      },
-    },
-  ];
+/** What the routes read from the instance state. */
+export interface RouteState {
+  live: LiveState;
+  settings: RouteOptions;
 }
+
+export const stateRoutes: HttpRoute<RouteState>[] = [
+  { method: 'GET', path: '/sites/:site', handler: (req, _ctx, { live }) => ({ body: siteView(live, parse(() => uint32('site', req.params.site))) }) },
+  {
+    method: 'GET',
+    path: '/items',
+    handler: (req, _ctx, { live }) => {
+      const items = live.select(parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status'])));
+      return { body: { count: items.length, items } };
+    },
+  },
+  {
+    method: 'GET',
+    path: '/stream',
+    handler: (req, ctx, { live, settings }) => {
+      const sel = parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status', 'field']));
+      stream(live, sel, req.res, ctx, settings);
+    },
+  },
+];
 
 /** Every item of a site, grouped by device, with counts by status (all statuses, 0 when none). */
 export function siteView(live: LiveState, site: number) {

@@ -14,6 +14,7 @@
  * backoff, without end: the handlers keep waiting (nothing is acknowledged) while memory keeps
  * serving queries; the supervisor's shutdown timeout bounds a stop that cannot flush.
  */
+import { backoff } from '../../core/backoff.js';
 import type { Superseded } from './itemStore.js';
 import type { ItemState } from './selector.js';
 
@@ -116,7 +117,6 @@ export class WriteBehind {
   }
 
   private async writeUntilDone(rows: ItemState[], superseded: Superseded[]): Promise<void> {
-    let delay = this.options.backoffMs ?? 100;
     for (let attempt = 1; ; attempt++) {
       const started = Date.now();
       try {
@@ -126,9 +126,9 @@ export class WriteBehind {
         return;
       } catch (err) {
         this.failingSinceMs ??= started;
+        const delay = backoff(attempt - 1, { baseMs: this.options.backoffMs ?? 100, maxMs: this.options.maxBackoffMs ?? 5_000 });
         this.options.onError?.(err, attempt, delay);
         await new Promise((r) => setTimeout(r, delay));
-        delay = Math.min(delay * 2, this.options.maxBackoffMs ?? 5_000);
       }
     }
   }

@@ -9,9 +9,8 @@
  * every `pingMs` keeps nginx (60 s idle timeout) from cutting a quiet connection, and a
  * connection that did not answer the previous ping is terminated as dead.
  */
-import type { IncomingMessage } from 'node:http';
-import type { RawData, WebSocket } from 'ws';
-import type { ServiceContext } from '../../runtime/sdk.js';
+import type { RawData } from 'ws';
+import type { WebSocketEndpoint } from '../../runtime/sdk.js';
 import type { StateChangeV1 } from '../messages.js';
 import type { LiveState } from './liveState.js';
 import { parseClientMessage, ProtocolError, type BindingId, type ServerMessage } from './protocol.js';
@@ -23,18 +22,24 @@ export interface WsOptions {
   pingMs?: number;
 }
 
-/** The manifest's `onConnection`; `options` is read per connection (init may fill it in later). */
-export function stateWebSocket(live: LiveState, options: WsOptions = {}): (socket: WebSocket, req: IncomingMessage, ctx: ServiceContext) => void {
-  let open = 0;
+/** What a connection reads from the instance state. */
+export interface WsState {
+  live: LiveState;
+  settings: WsOptions;
+}
 
-  return (socket, _req, ctx) => {
-    const maxBindings = options.maxBindings ?? 100;
-    const maxBuffered = options.maxBufferedBytes ?? 1024 * 1024;
-    const pingMs = options.pingMs ?? 30_000;
+/** The manifest's WebSocket endpoint at `/ws`. */
+export const stateWebSocket: WebSocketEndpoint<WsState> = {
+  path: '/ws',
+  onConnection(socket, _req, ctx, { live, settings }) {
+    const maxBindings = settings.maxBindings ?? 100;
+    const maxBuffered = settings.maxBufferedBytes ?? 1024 * 1024;
+    const pingMs = settings.pingMs ?? 30_000;
     const count = (name: string) => void (ctx.counters[name] = (ctx.counters[name] ?? 0) + 1);
     const bindings = new Map<BindingId, Selector>();
     let alive = true;
-    ctx.counters.ws_connections = ++open;
+    // The open connections of this instance: counted up here and down on close.
+    count('ws_connections');
 
     const send = (message: ServerMessage): void => {
       if (socket.readyState !== socket.OPEN) return;
@@ -85,9 +90,9 @@ export function stateWebSocket(live: LiveState, options: WsOptions = {}): (socke
     socket.on('close', () => {
       clearInterval(pinger);
       unsubscribe();
-      ctx.counters.ws_connections = --open;
+      ctx.counters.ws_connections = (ctx.counters.ws_connections ?? 1) - 1;
     });
     // An 'error' is followed by 'close'; without a listener it would crash the process.
     socket.on('error', (err) => ctx.log.debug('websocket error', { err: err.message }));
-  };
-}
+  },
+};

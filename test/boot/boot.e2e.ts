@@ -208,7 +208,7 @@ t.test('./boot.sh --yes provisions the node; everything answers on 443; a second
       change = messages.find((m): m is Extract<ServerMessage, { type: 'change' }> => m.type === 'change' && m.change.seq === seq);
       const clients = (await pgbouncer.query('SHOW CLIENTS')).rows as Array<Record<string, unknown>>;
       hydraClients.push(...clients.filter((c) => c.database === 'hydra' && c.user === 'hydra'));
-      await sleep(100);
+      await sleep(100); // poll interval of the loop above
     }
   }
   t.ok(accepted > 0, 'ingest accepted a packet POSTed to https://127.0.0.1/ingest/packets');

@@ -9,7 +9,7 @@ import t from 'tap';
 import { Channel, createRedisTransport } from '../../channels/index.js';
 import { tcpProxy } from '../chaos/tcpProxy.js';
 import { testRedis } from '../helpers/redis.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 t.test('entries delivered by a read whose reply was lost are handled soon after the reconnect', async (t) => {
   const redis = await testRedis(t);
@@ -25,7 +25,10 @@ t.test('entries delivered by a read whose reply was lost are handled soon after 
   );
   t.teardown(() => consumer.stop());
   await consumer.ready;
-  await sleep(200); // the consumer is now blocked in XREADGROUP
+  await waitFor('the consumer blocked in XREADGROUP', async () => {
+    const clients = (await redis.redis.client('LIST')) as string;
+    return clients.split('\n').some((l) => l.includes(`name=${redis.prefix}lost-reply/g/c1 `) && / flags=\S*b/.test(l) && l.includes('cmd=xreadgroup'));
+  });
   proxy.mute();
   const producer = new Channel(direct, 'lost-reply');
   await producer.publishMany([0, 1, 2].map((n) => ({ type: 't', v: 1, body: { n } })));

@@ -108,7 +108,7 @@ t.test('a blocked readNew wakes on append, waits out its block time, and stops o
   // Two readers of one group, one append: one gets it, the other keeps waiting until its time is up.
   const ra = timed(a.readNew(10, 300));
   const rb = timed(b.readNew(10, 300));
-  await sleep(20);
+  await sleep(20); // both reads park inside the transport; nothing outside shows when they have
   await tr.append('ch', [{ k: 'w' }]);
   const [ga, gb] = await Promise.all([ra, rb]);
   t.equal(ga.value.length + gb.value.length, 1, 'delivered once');
@@ -141,7 +141,7 @@ t.test('pending, claim, touch and ack follow XPENDING / XCLAIM / XACK', async (t
   t.same(await c1.pending(10_000, 10), [], 'idle filter');
   t.same(await c1.pending(0, 10, 'c2'), [], 'consumer filter');
 
-  await sleep(80);
+  await sleep(80); // idle time must pass: claims below take entries idle for 50 ms
   t.same(await c2.claim(ids, 10_000), [], 'not idle long enough: nothing claimed');
   const claimed = await c2.claim([ids[0]!, ids[1]!, ids[0]!, '9-9'], 50);
   t.same(claimed, [{ id: ids[0], fields: { n: '0' } }, { id: ids[1], fields: { n: '1' } }], 'claimed in the order asked, unknown ids skipped');
@@ -151,7 +151,7 @@ t.test('pending, claim, touch and ack follow XPENDING / XCLAIM / XACK', async (t
   t.ok(after[0]!.idleMs < 50 && after[2]!.idleMs >= 50, 'claim resets the idle time');
   t.same((await c2.pending(0, 10, 'c2')).map((p) => p.id), ids.slice(0, 2));
 
-  await sleep(80);
+  await sleep(80); // idle time must pass again, for touch to reset it
   await c2.touch([ids[0]!]);
   await c1.touch([ids[1]!]); // not c1's any more: no effect
   const touched = await c1.pending(0, 10);
@@ -232,7 +232,7 @@ t.test('close wakes blocked readers and refuses later calls', async (t) => {
   const c = tr.cursor('ch', 'g', 'c');
   await c.ensureGroup('0');
   const blocked = timed(c.readNew(10, 10_000));
-  await sleep(20);
+  await sleep(20); // the read parks inside the transport; nothing outside shows when it has
   await tr.close();
   const woken = await blocked;
   t.same(woken.value, []);

@@ -54,7 +54,7 @@ export async function inject(rig: ChaosRig, f: FaultSpec, pick: Pick): Promise<F
           break;
         } catch (err) {
           if ((err as { code?: string }).code !== 'ESRCH' || tries >= 50) throw new Error(`kill-service: ${(err as Error).message} (${JSON.stringify(pids)})`);
-          await sleep(100);
+          await sleep(100); // a retry: the service picked may be between restarts
         }
       }
       const liftedAt = Date.now();
@@ -68,7 +68,7 @@ export async function inject(rig: ChaosRig, f: FaultSpec, pick: Pick): Promise<F
       if (!rig.powerCut || !rig.start) throw new Error('power-cut needs a standalone node');
       const aof = await aofState(rig);
       await Promise.all([rig.powerCut(), rig.redis.kill('SIGKILL')]);
-      await sleep(f.downMs ?? 1_000);
+      await sleep(f.downMs ?? 1_000); // the outage's length is the fault
       const liftedAt = Date.now();
       await rig.redis.start();
       await rig.start();
@@ -77,14 +77,14 @@ export async function inject(rig: ChaosRig, f: FaultSpec, pick: Pick): Promise<F
     case 'redis-restart': {
       const aof = await aofState(rig);
       await rig.redis.kill('SIGKILL');
-      await sleep(f.downMs ?? 500);
+      await sleep(f.downMs ?? 500); // the outage's length is the fault
       const liftedAt = Date.now();
       await rig.redis.start();
       return { label: `Redis SIGKILL + restart (AOF; ${aof})`, injectedAt, liftedAt, backAt: Date.now() };
     }
     case 'redis-cut': {
       rig.redisProxy.cut();
-      await sleep(f.ms);
+      await sleep(f.ms); // the outage's length is the fault
       rig.redisProxy.restore();
       return { label: `Redis unreachable ${f.ms / 1000} s`, injectedAt, liftedAt: Date.now(), backAt: null };
     }
@@ -103,7 +103,7 @@ export async function inject(rig: ChaosRig, f: FaultSpec, pick: Pick): Promise<F
           queries.failed++;
           queries.lastError = (err as Error).message;
         }
-        await sleep(200);
+        await sleep(200); // the pace of the queries made during the outage
       }
       rig.pgProxy.restore();
       return { label: `PostgreSQL unreachable ${f.ms / 1000} s`, injectedAt, liftedAt: Date.now(), backAt: null, queries };

@@ -1,7 +1,7 @@
 /**
  * A redis-server of the test's own, so it can be killed and restarted without touching the
  * shared server other tests use: a temp directory, a free port, and the production persistence
- * DESIGN.md prescribes (AOF, `appendfsync everysec`, `noeviction`). `kill()` ends the process
+ * docs/architecture.md prescribes (AOF, `appendfsync everysec`, `noeviction`). `kill()` ends the process
  * (SIGKILL by default: a crash, not a polite shutdown) and `start()` starts it again on the same
  * directory and port, so what comes back is what the AOF held.
  */

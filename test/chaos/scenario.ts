@@ -59,7 +59,7 @@ export async function runScenario(t: Test, o: ScenarioOptions): Promise<Scenario
   const outcomes = ['complete', 'fault', 'abort'] as const;
   const blasting = (async () => {
     for (let i = 0; i < blasts; i++) {
-      await sleep(Math.max(0, loadStart + (o.durationMs * (i + 1)) / (blasts + 1) - Date.now()));
+      await sleep(Math.max(0, loadStart + (o.durationMs * (i + 1)) / (blasts + 1) - Date.now())); // the blast's slot in the schedule
       if (!stop.signal.aborted) sim.traffic.startBlast(outcomes[i % outcomes.length]!);
     }
   })();
@@ -67,11 +67,12 @@ export async function runScenario(t: Test, o: ScenarioOptions): Promise<Scenario
   try {
     results = await Promise.all(
       o.faults.map(async (f) => {
-        await sleep(Math.max(0, loadStart + f.at - Date.now()));
+        await sleep(Math.max(0, loadStart + f.at - Date.now())); // the fault's time in the schedule
         return inject(rig, f, (list) => rng.pick(list));
       }),
     );
     const lastLifted = Math.max(loadStart, ...results.map((r) => r.liftedAt));
+    // The load runs its duration, and at least 4 s after the last fault is lifted.
     await sleep(Math.max(0, loadStart + o.durationMs - Date.now(), lastLifted + 4_000 - Date.now()));
   } catch (err) {
     t.comment(`scenario ${o.name} (seed ${seed}) failed while injecting faults; node output:\n${rig.output().slice(-6_000)}`);
@@ -87,7 +88,7 @@ export async function runScenario(t: Test, o: ScenarioOptions): Promise<Scenario
   const deadline = Date.now() + 60_000;
   let v = await verdict(await input());
   while (v.lost > 0 && Date.now() < deadline) {
-    await sleep(500);
+    await sleep(500); // poll interval; the loop tolerates the deadline (the verdict reports what is lost)
     v = await verdict(await input());
   }
   await sleep(1_000); // a late duplicate would come out now

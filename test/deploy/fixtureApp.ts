@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const DIST = fileURLToPath(new URL('../../dist/', import.meta.url));
-export const SDK_URL = pathToFileURL(path.join(DIST, 'supervisor', 'sdk.js')).href;
+export const SDK_URL = pathToFileURL(path.join(DIST, 'runtime', 'sdk.js')).href;
 
 const BUILD = `// Fails on a syntax error with node's message, like a compiler would; then copies src/ to dist/.
 import { execFile } from 'node:child_process';

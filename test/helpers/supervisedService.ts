@@ -2,22 +2,14 @@
  * Test helpers for running one service instance as a real process under a Supervisor, the way
  * a node does, and for picking a free port so a restarted instance answers at the same URL.
  */
-import { createServer } from 'node:net';
 import type { Test } from 'tap';
 import { serviceChildSpec } from '../../runtime/serviceChild.js';
 import { Supervisor } from '../../supervisor/supervisor.js';
 import type { ChildInfo } from '../../supervisor/types.js';
+import { freePort } from './freePort.js';
 
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      server.close(() => resolve(typeof address === 'object' && address ? address.port : 0));
-    });
-  });
-}
+// Kept here too: most tests import it from this module.
+export { freePort };
 
 export interface SupervisedService {
   sup: Supervisor;

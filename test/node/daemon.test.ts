@@ -5,7 +5,8 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import t from 'tap';
-import type { NodeTreeReport, RestartReport } from '../../node/adminRoutes.js';
+import type { RestartReport } from '../../node/adminChildActions.js';
+import type { NodeTreeReport } from '../../node/adminRoutes.js';
 import { walk } from '../../node/metrics.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { waitFor } from '../helpers/wait.js';

@@ -17,7 +17,7 @@ import { http2Style } from '../../nginx/applyNginx.js';
 import { createLogger } from '../../core/log.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { freePort } from '../helpers/supervisedService.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { makeCertificate, NGINX, nginxAvailable, nodeTree, startNginx, tempDir, worker, type TestNginx } from '../nginx/nginxHarness.js';
 
 if (!nginxAvailable()) {
@@ -94,7 +94,8 @@ t.test('a change of placement re-renders and reloads; the same placements reload
   await waitFor('the watcher to apply the new placement', () => r.watcher.counters.applied === 1);
   t.equal((await get(`${r.base}/svc/x`, r.ca)).body, 'alpha /svc/x', 'once applied, nginx routes /svc to the instance');
   const mtime = statSync(r.nginx.include).mtimeMs;
-  await sleep(400); // eight intervals of the same tree
+  const looked = r.watcher.counters.renders;
+  await waitFor('eight more passes over the same tree', () => r.watcher.counters.renders >= looked + 8);
   t.equal(r.watcher.counters.applied, 1, 'no rewrite and no reload while nothing changes');
   t.equal(statSync(r.nginx.include).mtimeMs, mtime);
   t.ok(r.watcher.counters.renders > 5, 'while it kept looking');
@@ -135,7 +136,8 @@ t.test('a render nginx rejects is never loaded: the old config keeps serving', a
   t.match(r.watcher.status().detail, /nginx rejected the rendered config; the previous one stays loaded/);
   t.equal(readFileSync(r.nginx.include, 'utf8'), good, 'the live file was not touched');
   t.equal((await get(`${r.base}/svc/z`, r.ca)).body, 'alpha /svc/z', 'nginx still serves with the old config');
-  await sleep(300);
+  const looked = r.watcher.counters.renders;
+  await waitFor('several more passes over the same bad render', () => r.watcher.counters.renders >= looked + 5);
   t.equal(r.watcher.counters.rejected, 1, 'the same bad render is not tested again every interval');
   t.equal(r.watcher.counters.applied, 1);
 

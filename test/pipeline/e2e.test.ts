@@ -50,7 +50,7 @@ async function disrupt(t: Test, node: PipelineNode, how: Disruption): Promise<vo
     t.pass(`state service (pid ${pid}) was SIGKILLed and came back`);
   } else if (how === 'power cut') {
     await node.powerCut();
-    await sleep(500);
+    await sleep(500); // the node stays off a while, as after a real power cut
     await node.start();
     t.pass('node was power-cut (SIGKILL of the daemon, children followed) and started again');
   }
@@ -78,7 +78,7 @@ async function scenario(t: Test, how: Disruption): Promise<void> {
 
   const run = sim.run({ url: await node.url('ingest'), rate: 500, durationMs: 6_000, blasts: 2, retryForMs: 60_000 });
   if (how !== 'none') {
-    await sleep(2_500);
+    await sleep(2_500); // the disruption lands mid-load, with blasts in flight
     await disrupt(t, node, how);
   }
   const stats = await run;

@@ -14,7 +14,7 @@ import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MAIN = fileURLToPath(new URL('../../runtime/serviceMain.ts', import.meta.url));
-const fixture = (name: string) => fileURLToPath(new URL(`../supervisor/fixtures/${name}`, import.meta.url));
+const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, import.meta.url));
 
 interface Running {
   child: ChildProcess;

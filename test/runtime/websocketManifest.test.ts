@@ -1,5 +1,5 @@
 /**
- * The manifest's `websocket` field (runtime/sdk.ts): accepted when it is a literal path and
+ * The manifest's `websocket` field (runtime/validateManifest.ts): accepted when it is a literal path and
  * an onConnection function, refused with the field and the bad value otherwise.
  */
 import t from 'tap';

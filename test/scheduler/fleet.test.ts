@@ -99,7 +99,7 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
 
   // Stable: a further tick moves nothing.
   const before = await placements(fleet.pool);
-  await sleep(TIMING.tickMs * 4);
+  await sleep(TIMING.tickMs * 4); // several ticks pass: that nothing moves over them is the point
   t.same((await placements(fleet.pool)).map((p) => [p.service, p.instance, p.node_id]), before.map((p) => [p.service, p.instance, p.node_id]), 'nothing moves without a reason');
 });
 

@@ -12,7 +12,7 @@ import { defineJob, listRuns } from '../../scheduler/cron/jobs.js';
 import { FencingError } from '../../scheduler/errors.js';
 import { withFence } from '../../scheduler/lease.js';
 import { putServiceSpec } from '../../scheduler/specs.js';
-import { waitFor, sleep } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { addRelease, allRunning, placements, startFleet, TIMING } from './fleet.js';
 import { startPgbouncer } from './pgbouncerProcess.js';
 
@@ -24,7 +24,7 @@ t.test('leader SIGKILL: another leads within the lease time, the old token is re
   await fleet.start('n1');
   await waitFor('n1 to lead', async () => (await fleet.leader())?.holder === 'n1', 20_000, 50);
   await Promise.all([fleet.start('n2'), fleet.start('n3')]);
-  await sleep(3_000);
+  await waitFor('a few cron runs under n1', async () => (await listRuns(fleet.pool, 'stamp', 1_000)).length >= 3, 20_000, 100);
 
   const old = (await fleet.leader())!;
   t.equal(old.holder, 'n1');
@@ -47,7 +47,7 @@ t.test('leader SIGKILL: another leads within the lease time, the old token is re
   );
   t.equal((await fleet.pool.query("SELECT 1 FROM audit_events WHERE kind = 'stale'")).rowCount, 0, 'and nothing it wrote landed');
 
-  await sleep(3_000);
+  await waitFor(`a few cron runs under ${next.holder}`, async () => (await listRuns(fleet.pool, 'stamp', 1_000)).filter((r) => r.nodeId === next.holder).length >= 3, 20_000, 100);
   const runs = await listRuns(fleet.pool, 'stamp', 1_000);
   const lines = readFileSync(file, 'utf8').trim().split('\n');
   const ticks = runs.map((r) => r.scheduledFor.getTime());

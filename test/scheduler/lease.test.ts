@@ -86,7 +86,7 @@ t.test('a fenced write of an expired lease is refused even before anyone takes o
   const { pool } = await testDatabase(t);
   await migrate(pool);
   const lease = await tryAcquire(pool, 'scheduler', 'a', 200);
-  await sleep(300);
+  await sleep(300); // the 200 ms lease expires: time passing is the condition
   await t.rejects(withFence(pool, lease!, async () => 'never'), { name: 'FencingError', message: "lease 'scheduler': a no longer holds epoch 1" });
 });
 
@@ -99,7 +99,7 @@ t.test('a takeover waits for an in-flight fenced write to commit', async (t) => 
     await sleep(600); // the lease expires meanwhile
     order.push('old leader committed');
   });
-  await sleep(400);
+  await sleep(400); // the 300 ms lease expires while the write is in flight
   const b = await tryAcquire(pool, 'scheduler', 'b', 1_000);
   order.push('takeover');
   await write;

@@ -82,7 +82,7 @@ export async function startPgbouncer(t: Test, databaseUrl: string, poolSize = 1)
     } catch (err) {
       await c.end().catch(() => undefined);
       if (Date.now() > deadline) throw new Error(`pgbouncer did not answer on port ${port}: ${String(err)} ${output}${readLog(dir)}`);
-      await sleep(50);
+      await sleep(50); // poll interval until PgBouncer answers
     }
   }
 }

@@ -38,7 +38,7 @@ t.test('a different host may take over the id of a node whose heartbeat stopped'
   const { pool } = await testDatabase(t);
   await migrate(pool);
   await registerNode(pool, node('n1', 'host-a'), 5_000);
-  await sleep(250);
+  await sleep(250); // n1's heartbeat must age past the 200 ms timeout below
   const rec = await registerNode(pool, node('n1', 'host-b'), 200);
   t.equal(rec.hostKey, 'host-b');
   await t.rejects(heartbeat(pool, 'n1', 'host-a'), NodeNotRegisteredError, 'the old host must not heartbeat for the id any more');
@@ -52,7 +52,7 @@ t.test('nodes whose heartbeat is older than the timeout are marked down; a heart
   await registerNode(pool, node('n1', 'host-a'), 1_000);
   await registerNode(pool, node('n2', 'host-b'), 1_000);
   t.same(await markDownNodes(pool, 300), [], 'fresh nodes stay up');
-  await sleep(400);
+  await sleep(400); // both heartbeats age past the 300 ms timeout; n2 then beats again
   await heartbeat(pool, 'n2', 'host-b');
   t.same(await markDownNodes(pool, 300), ['n1'], 'only the silent node is marked down');
   t.same(await markDownNodes(pool, 300), [], 'marking is idempotent');

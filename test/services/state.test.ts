@@ -5,7 +5,7 @@
  * cannot be written. Subscriptions (SSE, WebSocket, client) are in stateSubscriptions.test.ts.
  */
 import t from 'tap';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 import { startState, update } from './stateHarness.js';
 
 interface ItemsAnswer {
@@ -133,8 +133,8 @@ t.test('while PostgreSQL cannot be written, batches stay unacknowledged (retried
   await h.db.pool.query('ALTER TABLE item_state RENAME TO item_state_away');
   await h.publish(update(5, 1, 2, [{ item: 1, status: 'armed' }]));
   await waitFor('the update visible in memory', async () => (await h.getJson<ItemsAnswer>('/state/items?site=5')).body.items[0]?.status === 'armed');
-  await h.counters((c) => (c.db_write_failures ?? 0) >= 2);
-  await sleep(300);
+  const failing = await h.counters((c) => (c.db_write_failures ?? 0) >= 2);
+  await h.counters((c) => (c.db_write_failures ?? 0) > failing.db_write_failures!);
   const [group] = (await h.parsed.groups()).filter((g) => g.name === 'state');
   t.equal(group?.pending, 1, 'the batch is still unacknowledged');
   t.match(h.child().status?.detail, /postgres writes failing for \d+ s; 1 rows waiting/, 'health says why');

@@ -48,7 +48,7 @@ t.test('connections cut while a flush (with overwritten changes) is in its trans
     while (cutting) {
       const killed = await h.db.pool.query(`SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid() AND state <> 'idle'`, [h.db.name]);
       cuts += killed.rowCount ?? 0;
-      await sleep(3);
+      await sleep(3); // the cutter's pace: a cut every few ms
     }
   })();
   // Until a few cuts landed inside a flush's transaction (each round is a few ms long).
@@ -57,7 +57,7 @@ t.test('connections cut while a flush (with overwritten changes) is in its trans
     const seq = round * 2 + 1;
     await h.publish(update(3, 3001, seq, [{ item: 1 }, { item: 2 }]), update(3, 3001, seq + 1, [{ item: 1, status: 'armed' }, { item: 2 }]));
     for (const s of [seq, seq + 1]) for (const item of [1, 2]) expected.add(`${item}@${s}`);
-    await sleep(5);
+    await sleep(5); // the publisher's pace: flushes (STATE_FLUSH_MS 5) happen between rounds
   }
   cutting = false;
   await cutter;

@@ -7,7 +7,7 @@ import t from 'tap';
 import { LiveState } from '../../services/state/liveState.js';
 import type { ItemState } from '../../services/state/selector.js';
 import { WriteBehind } from '../../services/state/writeBehind.js';
-import { sleep } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const row = (item: number, seq: number): ItemState => ({
   site: 1, device: 1, item, seq, deviceTs: seq, status: 'connected', faultCode: 0, voltage: 24, resistance: 2, delayMs: 0, updatedAt: 0, source: `0-${seq}`, changed: [],
@@ -71,7 +71,7 @@ t.test('a failing write is retried with backoff and its waiters stay unresolved 
   });
   let resolved = false;
   const done = wb.write([row(1, 1)]).then(() => (resolved = true));
-  await sleep(15);
+  await waitFor('the first write to fail', () => errors.length > 0, 15_000, 1);
   t.notOk(resolved, 'not resolved while failing');
   t.ok(wb.failingSince !== null);
   await done;

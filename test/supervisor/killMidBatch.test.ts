@@ -13,7 +13,7 @@ import { testRedis } from '../helpers/redis.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 import { alive } from './workers.js';
 
-const ECHO = fileURLToPath(new URL('./fixtures/echoService.ts', import.meta.url));
+const ECHO = fileURLToPath(new URL('../runtime/fixtures/echoService.ts', import.meta.url));
 const TOTAL = 2_000;
 const PER_TICK = 10;
 const TICK_MS = 20; // 10 every 20 ms: ~500 messages/s
@@ -57,14 +57,14 @@ t.test('a consuming service killed with SIGKILL mid-batch under a steady stream 
       const batch = Array.from({ length: PER_TICK }, (_, i) => ({ type: 'num', v: 1, body: { n: published + i } }));
       await a.publishMany(batch);
       published += PER_TICK;
-      await sleep(Math.max(0, TICK_MS - (Date.now() - tick)));
+      await sleep(Math.max(0, TICK_MS - (Date.now() - tick))); // paces the load: PER_TICK every TICK_MS
     }
   })();
 
   const pids: number[] = [];
   let midBatch = 0;
   for (let k = 0; k < KILLS; k++) {
-    await sleep(300);
+    await sleep(300); // lets the (restarted) service work a while under load before the next kill
     const running = await waitFor('the service running', () => (child().state === 'running' && child().pid ? child() : null), 30_000);
     // A kill while entries are delivered and unacknowledged is a kill mid-batch.
     const [pendingNow] = (await redis.xpending(`${prefix}a`, 'echo')) as [number];

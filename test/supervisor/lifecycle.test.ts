@@ -79,12 +79,15 @@ t.test('children are added, restarted, terminated and deleted at run time', asyn
   t.same(sup.whichChildren().map((c) => [c.id, c.state, c.version]), [['parse@1.0.0#1', 'running', '1.0.0'], ['parse@1.1.0#1', 'running', '1.1.0']]);
   await t.rejects(sup.startChild(worker('parse@1.0.0#1')), /already runs under 'root'/, 'a duplicate id is refused');
   const pid = sup.whichChildren()[1]!.pid;
-  await sup.restartChild('parse@1.1.0#1');
+  await t.rejects(sup.restartChild('parse@1.1.0#1'), { name: 'ChildRunning', state: 'running' }, 'restart_child of a running child is refused, as in OTP');
+  await sup.terminateChild('parse@1.1.0#1');
+  const restarted = await sup.restartChild('parse@1.1.0#1');
   t.not(sup.whichChildren()[1]!.pid, pid, 'operator restart gives a new process');
+  t.equal(restarted.pid, sup.whichChildren()[1]!.pid, 'restartChild answers the child as it runs now');
   t.equal(sup.whichChildren()[1]!.restarts, 0, 'an operator restart is not counted as a failure restart');
   const old = sup.whichChildren()[0]!.pid;
   await sup.terminateChild('parse@1.0.0#1');
-  sup.deleteChild('parse@1.0.0#1');
+  await sup.deleteChild('parse@1.0.0#1');
   t.same(sup.whichChildren().map((c) => c.id), ['parse@1.1.0#1']);
   t.notOk(alive(old));
   await t.rejects(sup.restartChild('nope'), /no child 'nope' under supervisor 'root'/);

@@ -32,7 +32,7 @@ for (const [restart, code, restarted] of cases) {
       await waitFor('restarted', () => sup.whichChildren()[0]?.restarts === 1 && sup.whichChildren()[0]?.state === 'running');
       t.not(sup.whichChildren()[0]!.pid, firstPid, 'runs again with a new pid');
     } else {
-      await sleep(300);
+      await sleep(300); // a restart would come within this time: its absence is the point
       t.notOk(r.list.some((x) => x.context === 'restarting'), 'no restart');
       if (restart === 'temporary') t.same(sup.whichChildren(), [], 'a temporary child is removed');
       else t.match(sup.whichChildren()[0], { state: 'stopped', pid: null, lastExit: { normal: true, reason: 'exit code 0' } });

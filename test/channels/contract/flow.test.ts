@@ -17,7 +17,7 @@ forEachTransport(t, async (t, transport) => {
     await channel.publishMany(msgs(25));
     let published = false;
     const blocked = channel.publish({ type: 'test.item', v: 1, body: { n: 25 } }).then(() => (published = true));
-    await sleep(300);
+    await sleep(300); // publish must stay blocked: its staying so is the point
     t.equal(published, false, 'publish is waiting while 25 >= 20 are unconsumed');
     t.equal(await channel.length(), 25, 'nothing was appended meanwhile');
 
@@ -101,7 +101,7 @@ forEachTransport(t, async (t, transport) => {
     const first = channel.consume({ group: 'g', consumer: 'c1', batchSize: 20, blockMs: 50 }, async (batch) => {
       if (stopRequested) batchesAfterStop++;
       inHandler = true;
-      await sleep(30);
+      await sleep(30); // a handler's work, so a stop lands mid-batch
       handled.push(...batch.map((m) => m.id));
       inHandler = false;
     });
@@ -115,7 +115,7 @@ forEachTransport(t, async (t, transport) => {
       handled.push(...batch.map((m) => m.id));
     });
     await waitFor('rest handled', () => handled.length >= 200);
-    await sleep(100);
+    await sleep(100); // a duplicate delivery would show up now
     await second.stop();
     t.same(handled, ids, 'every entry handled exactly once across the stop');
   });
