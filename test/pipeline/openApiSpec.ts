@@ -26,6 +26,8 @@ export interface Answer {
   status: number;
   contentType: string | null;
   body: Buffer;
+  /** When given, the response's documented headers must be among them. */
+  headers?: Headers;
 }
 
 const METHODS = ['get', 'put', 'post', 'delete', 'patch', 'head', 'options'];
@@ -72,6 +74,8 @@ export class OpenApiSpec {
       pointer = response.$ref.slice(1);
       response = this.at(pointer) as Json;
     }
+    const missing = Object.keys((response.headers as Json | undefined) ?? {}).filter((name) => answer.headers && !answer.headers.has(name));
+    if (missing.length > 0) return [`${key} ${status}: documented header(s) ${missing.join(', ')} missing`];
     const content = response.content as Record<string, Json> | undefined;
     const media = answer.contentType?.split(';')[0]!.trim().toLowerCase() ?? null;
     if (!content) return answer.body.length === 0 ? [] : [`${key} ${status} is documented without a body, got ${answer.body.length} bytes of ${media}`];

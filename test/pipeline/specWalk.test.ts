@@ -46,7 +46,7 @@ class Walk {
 
 async function call(url: string, init: RequestInit = {}): Promise<Answer> {
   const res = await fetch(url, init);
-  return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
+  return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()), headers: res.headers };
 }
 
 const json = (a: Answer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
@@ -172,15 +172,19 @@ t.test('every operation of the documents, on a running node, answers as document
   walk.judge(admin, 'GET /healthz', 'valid', 'the node', await call(`${base}/healthz`), 200);
   walk.judge(admin, 'GET /admin/tree', 'valid', 'the tree', await call(`${base}/admin/tree`), 200);
   walk.judge(admin, 'GET /metrics', 'valid', 'metrics', await call(`${base}/metrics`), 200);
-  walk.judge(admin, 'POST /admin/restart/{path}', 'valid', 'parse', await call(`${base}/admin/restart/services/parse%231`, { method: 'POST' }), 200);
+  const parseChild = 'services/parse%231';
+  walk.judge(admin, 'POST /admin/restart/{path}', 'valid', 'parse', await call(`${base}/admin/restart/${parseChild}`, { method: 'POST' }), 200);
   walk.judge(admin, 'POST /admin/restart/{path}', 'valid', 'parse, path as %2F', await call(`${base}/admin/restart/services%2Fparse%231`, { method: 'POST' }), 200);
-  walk.judge(admin, 'POST /admin/restart/{path}', 'invalid', 'no such child', await call(`${base}/admin/restart/services/nope`, { method: 'POST' }), 404);
+  const unknown = walk.judge(admin, 'POST /admin/restart/{path}', 'invalid', 'no such child', await call(`${base}/admin/restart/services/nope`, { method: 'POST' }), 404);
+  t.match(json(unknown), { error: /^no child 'services\/nope'/, reason: 'not_found' });
   walk.judge(admin, 'POST /admin/restart/{path}', 'invalid', 'bad percent-encoding', await call(`${base}/admin/restart/%E0%A4%A`, { method: 'POST' }), 400);
-  // A start of a running child is refused (409); once terminated it starts again.
-  walk.judge(admin, 'POST /admin/start/{path}', 'invalid', 'report runs already', await call(`${base}/admin/start/services/report%231`, { method: 'POST' }), 409);
-  walk.judge(admin, 'POST /admin/terminate/{path}', 'valid', 'report', await call(`${base}/admin/terminate/services/report%231`, { method: 'POST' }), 200);
+  const stopped = walk.judge(admin, 'POST /admin/terminate/{path}', 'valid', 'parse', await call(`${base}/admin/terminate/${parseChild}`, { method: 'POST' }), 200);
+  t.match(json(stopped), { child: { state: 'stopped' } });
   walk.judge(admin, 'POST /admin/terminate/{path}', 'invalid', 'no such child', await call(`${base}/admin/terminate/services/nope`, { method: 'POST' }), 404);
-  walk.judge(admin, 'POST /admin/start/{path}', 'valid', 'report again', await call(`${base}/admin/start/services/report%231`, { method: 'POST' }), 200);
+  walk.judge(admin, 'POST /admin/start/{path}', 'valid', 'parse', await call(`${base}/admin/start/${parseChild}`, { method: 'POST' }), 200);
+  const running = walk.judge(admin, 'POST /admin/start/{path}', 'invalid', 'parse while it runs', await call(`${base}/admin/start/${parseChild}`, { method: 'POST' }), 409);
+  t.match(json(running), { reason: 'running' });
+  walk.judge(admin, 'POST /admin/start/{path}', 'invalid', 'no such child', await call(`${base}/admin/start/services/nope`, { method: 'POST' }), 404);
   walk.judge(admin, 'POST /admin/stop', 'valid', 'stop', await call(`${base}/admin/stop`, { method: 'POST' }), 202);
 
   // ---- nothing left uncalled
