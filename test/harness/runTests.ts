@@ -69,7 +69,7 @@ async function main(): Promise<number> {
   const missing = preflight(env, env.PATH!);
   if (missing.length > 0) {
     for (const line of missing) console.error(line);
-    return 1;
+    process.exit(1); // nothing started yet: nothing to clean up, nothing more to say
   }
 
     // Removed last: the tests' temp files, whatever their teardowns missed (a test cut by its timeout).
