@@ -103,7 +103,7 @@ async function main(): Promise<number> {
     process.exit(1); // nothing started yet: nothing to clean up, nothing more to say
   }
 
-    // Removed last: the tests' temp files, whatever their teardowns missed (a test cut by its timeout).
+  // Removed last: the tests' temp files, whatever their teardowns missed (a test cut by its timeout).
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'hydra-test-run-'));
   // Readable like /tmp: PgBouncer and PostgreSQL run as postgres and read their files below it.
   chmodSync(tmp, 0o755);
