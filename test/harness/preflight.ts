@@ -76,11 +76,11 @@ export function postgresBinDir(pathVar: string, root = '/usr/lib/postgresql'): s
 }
 
 /** One line per missing tool, `missing <command>: apt-get install <package>`; empty when all are there. */
-export function preflight(env: NodeJS.ProcessEnv, pathVar: string): string[] {
+export function preflight(env: NodeJS.ProcessEnv, pathVar: string, postgresRoot?: string): string[] {
   const lines = requiredTools(env)
     .filter((tool) => !findOnPath(tool.command, pathVar))
     .map((tool) => `missing ${tool.command}: apt-get install ${tool.pkg} (${tool.usedBy})`);
-  if (!env.DATABASE_URL && !postgresBinDir(pathVar)) {
+  if (!env.DATABASE_URL && !postgresBinDir(pathVar, postgresRoot)) {
     lines.push('missing initdb: apt-get install postgresql (the throwaway PostgreSQL started when DATABASE_URL is unset)');
   }
   return lines;

@@ -10,7 +10,7 @@
  *   node --import tsx test/harness/runTests.ts [tap arguments…]
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { chmodSync, mkdtempSync, realpathSync, rmSync } from 'node:fs';
+import { chmodSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { postgresBinDir, preflight, testPath } from './preflight.js';
@@ -31,12 +31,43 @@ let interrupted: NodeJS.Signals | null = null;
 
 for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
   process.on(signal, () => {
-    if (interrupted) return;
+    if (interrupted) {
+      // A second signal: no more waiting for the test files in progress to finish.
+      say(`${signal} again: killing tap and its test processes, then stopping the throwaway servers`);
+      if (tap?.pid) killTree(tap.pid);
+      return;
+    }
     interrupted = signal;
-    say(`${signal}: stopping tap, then the throwaway servers`);
+    say(`${signal}: tap lets the test files in progress finish (and tear down), then the throwaway servers stop; ${signal} again to cut it short`);
     // A Ctrl-C reached tap already (same process group); a SIGTERM sent to us alone did not.
     tap?.kill(signal);
   });
+}
+
+/** SIGKILLs `pid` and every process below it (read from /proc: tap does not kill its test files' children). */
+function killTree(pid: number): void {
+  const children = new Map<number, number[]>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      // "pid (comm) state ppid …"; comm may hold spaces and parentheses, so read after the last ')'.
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      const ppid = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+      children.set(ppid, [...(children.get(ppid) ?? []), Number(entry)]);
+    } catch {
+      // gone meanwhile
+    }
+  }
+  const all: number[] = [];
+  const walk = (p: number) => (all.push(p), (children.get(p) ?? []).forEach(walk));
+  walk(pid);
+  for (const p of all) {
+    try {
+      process.kill(p, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+  }
 }
 
 function checkInterrupted(): void {
@@ -60,7 +91,7 @@ function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   tap = child;
   return new Promise((resolve) => {
     child.once('error', (err) => (say(`could not start tap: ${err.message}`), resolve(1)));
-    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal === 'SIGINT' ? 2 : signal === 'SIGTERM' ? 15 : 1)));
+    child.once('exit', (code, signal) => resolve(code ?? 128 + (signal ? os.constants.signals[signal] : 0)));
   });
 }
 
@@ -69,10 +100,10 @@ async function main(): Promise<number> {
   const missing = preflight(env, env.PATH!);
   if (missing.length > 0) {
     for (const line of missing) console.error(line);
-    return 1;
+    process.exit(1); // nothing started yet: nothing to clean up, nothing more to say
   }
 
-    // Removed last: the tests' temp files, whatever their teardowns missed (a test cut by its timeout).
+  // Removed last: the tests' temp files, whatever their teardowns missed (a test cut by its timeout).
   const tmp = mkdtempSync(path.join(os.tmpdir(), 'hydra-test-run-'));
   // Readable like /tmp: PgBouncer and PostgreSQL run as postgres and read their files below it.
   chmodSync(tmp, 0o755);
@@ -103,7 +134,9 @@ async function main(): Promise<number> {
   }
   checkInterrupted();
 
-  return runTap(process.argv.slice(2), env);
+  const code = await runTap(process.argv.slice(2), env);
+  // Interrupted: the shell's code for the signal we got, whatever tap made of it.
+  return interrupted ? 128 + os.constants.signals[interrupted] : code;
 }
 
 async function cleanup(): Promise<void> {
@@ -117,7 +150,7 @@ let code: number;
 try {
   code = await main();
 } catch (err) {
-  if (err instanceof Interrupted) code = interrupted === 'SIGINT' ? 130 : 143;
+  if (err instanceof Interrupted) code = 128 + os.constants.signals[interrupted!];
   else {
     say((err as Error).message);
     code = 1;

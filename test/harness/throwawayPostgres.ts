@@ -18,6 +18,8 @@ export interface ThrowawayPostgres {
   port: number;
   dir: string;
   version: string;
+  /** The postmaster's pid. */
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -97,6 +99,7 @@ export async function startThrowawayPostgres(binDir: string): Promise<ThrowawayP
         port,
         dir,
         version,
+        pid: server.pid,
         async stop() {
           await server.stop();
           rmSync(dir, { recursive: true, force: true });

@@ -15,6 +15,7 @@ export interface ThrowawayRedis {
   url: string;
   port: number;
   dir: string;
+  pid: number;
   stop(): Promise<void>;
 }
 
@@ -59,6 +60,7 @@ export async function startThrowawayRedis(command = 'redis-server'): Promise<Thr
         url: `redis://127.0.0.1:${port}`,
         port,
         dir,
+        pid: server.pid,
         async stop() {
           await server.stop();
           rmSync(dir, { recursive: true, force: true });
