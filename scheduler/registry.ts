@@ -11,7 +11,7 @@
  */
 import { NodeIdCollisionError, NodeNotRegisteredError, UnknownNodeError } from './errors.js';
 import { recordAudit } from './store/audit.js';
-import type { Db } from './store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 
 export interface NodeRegistration {
   id: string;

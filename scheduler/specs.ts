@@ -6,7 +6,7 @@
  */
 import { SpecInputError, UnknownServiceError } from './errors.js';
 import { recordAudit } from './store/audit.js';
-import type { Db } from './store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import type { ServiceSpec } from './types.js';
 
 export interface ServiceSpecInput {

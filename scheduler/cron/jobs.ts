@@ -6,7 +6,7 @@
  */
 import cron from 'node-cron';
 import { recordAudit } from '../store/audit.js';
-import { inTransaction, type Db } from '../store/db.js';
+import { inTransaction, type Db } from '../../core/pgTransaction.js';
 import { JobDefinitionError, JobNotFoundError } from './errors.js';
 
 // ---------------------------------------------------------------------------------------------
