@@ -13,6 +13,7 @@
  *   wanted version goes there at once, since retrying cannot help;
  * - stop() stops fetching, lets the batch in hand finish and be acknowledged, then resolves.
  */
+import { CHILD_ID_RULE, isChildId } from '../core/ids.js';
 import { backoff } from '../core/backoff.js';
 import type { Channel } from './channel.js';
 import { decodeEntry, type EntryFields, type Envelope, type OutgoingMessage } from './envelope.js';
@@ -329,9 +330,9 @@ export class Consumer {
 }
 
 function validate(channel: string, o: ConsumeOptions): Consumer['opts'] {
-  const name = /^[A-Za-z0-9_.:@#-]{1,200}$/;
-  if (typeof o.group !== 'string' || !name.test(o.group)) throw new ChannelError(channel, `consume option group ${JSON.stringify(o.group)} is not a group name (letters, digits, _ . : @ # -)`);
-  if (typeof o.consumer !== 'string' || !name.test(o.consumer)) throw new ChannelError(channel, `consume option consumer ${JSON.stringify(o.consumer)} is not a consumer name (letters, digits, _ . : @ # -)`);
+  // A group is a service's name and a consumer an instance's child id: both follow the child-id rule.
+  if (!isChildId(o.group)) throw new ChannelError(channel, `consume option group ${JSON.stringify(o.group)} is not a group name (${CHILD_ID_RULE})`);
+  if (!isChildId(o.consumer)) throw new ChannelError(channel, `consume option consumer ${JSON.stringify(o.consumer)} is not a consumer name (${CHILD_ID_RULE})`);
   const int = (option: string, value: number | undefined, fallback: number, min: number): number => {
     const v = value ?? fallback;
     if (!Number.isInteger(v) || v < min) throw new ChannelError(channel, `consume option ${option} must be an integer >= ${min}, got ${JSON.stringify(value)}`);

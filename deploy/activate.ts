@@ -7,7 +7,7 @@
  * they ended and a failed one refuses the push.
  */
 import { listDeployments, startDeployment, type Deployment } from '../scheduler/rollout.js';
-import type { Db } from '../scheduler/store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import { DeployError } from './errors.js';
 import { short, type Progress } from './progress.js';
 import type { Release } from '../scheduler/store/releases.js';

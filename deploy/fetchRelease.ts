@@ -11,7 +11,7 @@ import { execFile } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { promisify } from 'node:util';
-import type { Db } from '../scheduler/store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import { appRootOf, buildRelease } from './build.js';
 import { releaseEnv } from './buildEnv.js';
 import { DeployError } from './errors.js';

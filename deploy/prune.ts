@@ -7,7 +7,7 @@
  */
 import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import type { Db } from '../scheduler/store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import { short, type Progress } from './progress.js';
 import { allReleases, releasesInUse, retireRelease } from '../scheduler/store/releases.js';
 

@@ -11,7 +11,7 @@ import { existsSync, mkdirSync, readFileSync, rmSync } from 'node:fs';
 import { hostname } from 'node:os';
 import path from 'node:path';
 import type { Deployment } from '../scheduler/rollout.js';
-import type { Db } from '../scheduler/store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import { planActivation, startRollouts, waitForRollouts, type ActivationPlan } from './activate.js';
 import { appRootOf, buildRelease } from './build.js';
 import { releaseEnv, repoEnv } from './buildEnv.js';

@@ -8,7 +8,7 @@
 import { createHash } from 'node:crypto';
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
-import type { Db } from '../scheduler/store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import { readReleaseSource, storeReleaseSource } from '../scheduler/store/releases.js';
 import { DeployError } from './errors.js';
 

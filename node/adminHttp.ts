@@ -4,6 +4,7 @@
  * to the shutdown time, then cut the connections left. With port 0 the port chosen at the first
  * bind is kept for later restarts, so the URL in node.json stays right.
  */
+import { SHUTDOWN_MS } from '../supervisor/defaults.js';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { StartError } from '../supervisor/errors.js';
@@ -33,7 +34,7 @@ export function adminHttpChild(options: AdminHttpOptions): ChildSpec {
     id,
     kind: 'worker',
     restart: 'permanent',
-    shutdown: options.shutdownMs ?? 5_000,
+    shutdown: options.shutdownMs ?? SHUTDOWN_MS,
     start: async () => {
       const handle = await listen(id, options.host, port, options.handler);
       port = handle.port;

@@ -3,6 +3,7 @@
  * bad value rejected at start with a ConfigError naming the variable and what is expected (so a
  * typo in a unit file fails loudly instead of running a half-configured node).
  */
+import { isNodeId, NODE_ID_RULE } from '../core/ids.js';
 import os from 'node:os';
 import path from 'node:path';
 import { loadNginxSettings, type NginxSettings } from '../nginx/config.js';
@@ -80,8 +81,6 @@ function get(env: Env, name: string): string | undefined {
 }
 
 
-const NODE_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
-
 /** The host name's first label, lowercased, anything outside [a-z0-9-] made '-'. */
 export function defaultNodeId(hostname = os.hostname()): string {
   const id = (hostname.split('.')[0] ?? '').toLowerCase().replace(/[^a-z0-9-]/g, '-').replace(/^-+/, '').slice(0, 63);
@@ -91,7 +90,7 @@ export function defaultNodeId(hostname = os.hostname()): string {
 function nodeId(env: Env): string {
   const v = get(env, 'HYDRA_NODE_ID');
   if (v === undefined) return defaultNodeId();
-  if (!NODE_ID.test(v)) throw new ConfigError('HYDRA_NODE_ID', `'${v}' is invalid; expected 1-63 characters of [a-z0-9-], starting with a letter or digit`);
+  if (!isNodeId(v)) throw new ConfigError('HYDRA_NODE_ID', `'${v}' is invalid; expected ${NODE_ID_RULE}`);
   return v;
 }
 

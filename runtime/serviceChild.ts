@@ -4,6 +4,7 @@
  * the runtime runs as `serviceMain.ts` under `--import tsx`; from the build, as the compiled
  * `dist/runtime/serviceMain.js` beside this file.
  */
+import { SHUTDOWN_MS } from '../supervisor/defaults.js';
 import { isAbsolute } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SpecError } from '../supervisor/errors.js';
@@ -45,7 +46,7 @@ export function serviceChildSpec(opts: ServiceChildOptions): ChildSpec {
     id: opts.id,
     kind: 'worker',
     restart: opts.restart ?? 'permanent',
-    shutdown: opts.shutdown ?? 5_000,
+    shutdown: opts.shutdown ?? SHUTDOWN_MS,
     start: processChild({
       id: opts.id,
       module: ENTRY,

@@ -2,6 +2,7 @@
  * The service runtime's configuration, read from the environment once at start. A missing or
  * malformed variable is a ConfigError naming it and saying what is expected.
  */
+import { CHILD_ID_RULE, isChildId } from '../core/ids.js';
 import { existsSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { isAbsolute, resolve } from 'node:path';
@@ -22,7 +23,6 @@ export interface ServiceConfig {
 }
 
 /** Same rule as a consumer name (channels/consumer.ts), since that is what the id becomes. */
-const CHILD_ID = /^[A-Za-z0-9_.:@#-]{1,200}$/;
 
 export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): ServiceConfig {
   const moduleVar = env.HYDRA_SERVICE_MODULE;
@@ -31,8 +31,8 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   if (!existsSync(module)) throw new ConfigError('HYDRA_SERVICE_MODULE', `'${module}' does not exist; expected the path of the service module to run`);
 
   const childId = env[ENV.childId];
-  if (!childId || !CHILD_ID.test(childId)) {
-    throw new ConfigError(ENV.childId, `${JSON.stringify(childId ?? null)} is not a child id; expected letters, digits and _ . : @ # - (e.g. parse#1)`);
+  if (!isChildId(childId)) {
+    throw new ConfigError(ENV.childId, `${JSON.stringify(childId ?? null)} is not a child id; expected ${CHILD_ID_RULE} (e.g. parse#1)`);
   }
 
   const portVar = env[ENV.port] ?? '';

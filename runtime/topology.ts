@@ -11,6 +11,7 @@
  *     { "id": "pipeline", "supervisor": { "strategy": "rest_for_one", "services": [ … ] } } ] }
  * ```
  */
+import { isSemver } from '../core/ids.js';
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
@@ -63,7 +64,6 @@ const SERVICE_FIELDS = ['id', 'module', 'instances', 'version', 'restart', 'shut
 const GROUP_FIELDS = ['id', 'supervisor'];
 /** No '#' or '/': instances are named `<id>#<i>` and children addressed by `a/b/c` paths. */
 const ID = /^[A-Za-z0-9][A-Za-z0-9_.@:-]{0,63}$/;
-const SEMVER = /^\d+\.\d+\.\d+(?:[-+][0-9A-Za-z.+-]+)?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 /** Set by the supervisor for each instance; a topology value would be silently overridden. */
 const RESERVED_ENV: string[] = Object.values(ENV);
@@ -160,7 +160,7 @@ function parseEntry(raw: unknown, field: string, ctx: Ctx): TopologyEntry {
     env: parseEnv(obj.env, at(field, 'env')),
   };
   if (obj.version !== undefined) {
-    if (typeof obj.version !== 'string' || !SEMVER.test(obj.version)) throw new SpecError(at(field, 'version'), obj.version, 'a semver version such as 1.2.0');
+    if (!isSemver(obj.version)) throw new SpecError(at(field, 'version'), obj.version, 'a semver version such as 1.2.0');
     service.version = obj.version;
   }
   if (obj.restart !== undefined) {

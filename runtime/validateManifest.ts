@@ -8,14 +8,13 @@
  * which would also load sql.js into every service process.
  */
 import { parseTypeRef } from '../channels/envelope.js';
+import { isSemver } from '../core/ids.js';
 import { SpecError } from '../supervisor/errors.js';
 import { paramsProblem, rolesProblem } from './functionParams.js';
 import type { ServiceManifest } from './serviceTypes.js';
 
 const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'functions', 'upcasters', 'batchSize', 'maxDeliveries']);
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
-/** semver.org's grammar: MAJOR.MINOR.PATCH, optional -prerelease and +build. */
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 /** The same rule as Channel's, so a manifest never declares a channel that cannot exist. */
 const CHANNEL = /^[a-z][a-z0-9_.-]{0,127}$/;
 const METHODS = new Set<string>(['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'HEAD', 'OPTIONS']);
@@ -28,7 +27,7 @@ export function validateManifest(value: unknown): asserts value is ServiceManife
   // Unknown fields are refused: `consume:` for `consumes:` would otherwise start a service that reads nothing.
   for (const key of Object.keys(m)) if (!KNOWN_FIELDS.has(key)) throw new SpecError(key, m[key], `no such field; a manifest has ${[...KNOWN_FIELDS].join(', ')}`);
   if (typeof m.name !== 'string' || !NAME.test(m.name)) throw new SpecError('name', m.name, 'a lower-case id (a-z, 0-9, _ -, starting with a letter, at most 63 characters)');
-  if (typeof m.version !== 'string' || !SEMVER.test(m.version)) throw new SpecError('version', m.version, 'a semantic version such as 1.0.0');
+  if (!isSemver(m.version)) throw new SpecError('version', m.version, 'a semantic version such as 1.0.0');
   const consumes = channelRefs('consumes', m.consumes);
   channelRefs('produces', m.produces);
   for (const [channel, refs] of Object.entries(consumes)) versionsWanted(channel, refs);

@@ -14,7 +14,7 @@ import { EventEmitter } from 'node:events';
 import { hostname } from 'node:os';
 import { createLogger, type Logger } from '../core/log.js';
 import { release, renew, tryAcquire, type Fence, type Lease } from './lease.js';
-import type { Db } from './store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 
 export interface LeaderElectorOptions {
   db: Db;

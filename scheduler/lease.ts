@@ -10,7 +10,7 @@
  */
 import type pg from 'pg';
 import { FencingError } from './errors.js';
-import { inTransaction, type Db } from './store/db.js';
+import { inTransaction, type Db } from '../core/pgTransaction.js';
 
 /** What a leader carries into every write it makes as leader. */
 export interface Fence {

@@ -8,7 +8,7 @@ import type pg from 'pg';
 import { assertFence, type Fence } from './lease.js';
 import type { PlanResult } from './placement/plan.js';
 import { recordAudit } from './store/audit.js';
-import { inTransaction, type Db } from './store/db.js';
+import { inTransaction, type Db } from '../core/pgTransaction.js';
 import type { ActualState, Placement } from './types.js';
 
 interface PlacementRow {

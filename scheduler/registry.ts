@@ -9,9 +9,10 @@
  * holding the id is alive, and may take the id over once that node is down or its heartbeat is
  * older than the timeout (the machine was replaced). Each refusal and takeover is audited.
  */
+import { isNodeId, NODE_ID_RULE } from '../core/ids.js';
 import { NodeIdCollisionError, NodeNotRegisteredError, UnknownNodeError } from './errors.js';
 import { recordAudit } from './store/audit.js';
-import type { Db } from './store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 
 export interface NodeRegistration {
   id: string;
@@ -49,8 +50,6 @@ interface NodeRow {
   heartbeat_at: Date;
 }
 
-const NODE_ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,62}$/;
-
 function toRecord(r: NodeRow): NodeRecord {
   return {
     id: r.id,
@@ -77,7 +76,7 @@ function checkTimeout(timeoutMs: number): void {
  */
 export async function registerNode(db: Db, node: NodeRegistration, timeoutMs: number): Promise<NodeRecord> {
   checkTimeout(timeoutMs);
-  if (!NODE_ID.test(node.id)) throw new RangeError(`id: ${JSON.stringify(node.id)} is invalid; expected 1-63 letters, digits, '.', '_' or '-', starting with a letter or digit`);
+  if (!isNodeId(node.id)) throw new RangeError(`id: ${JSON.stringify(node.id)} is invalid; expected ${NODE_ID_RULE}`);
   const r = await db.query<NodeRow & { previous_host_key: string | null }>(
     `WITH previous AS (SELECT host_key FROM nodes WHERE id = $1)
      INSERT INTO nodes AS n (id, host_key, labels, capacity, address, version, state, registered_at, heartbeat_at, down_at)

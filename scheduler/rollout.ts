@@ -14,7 +14,7 @@ import { DeploymentError } from './errors.js';
 import { getServiceSpec } from './specs.js';
 import { recordAudit } from './store/audit.js';
 import { findReadyRelease } from './store/releases.js';
-import { inTransaction, type Db } from './store/db.js';
+import { inTransaction, type Db } from '../core/pgTransaction.js';
 
 export type DeploymentState = 'pending' | 'running' | 'succeeded' | 'failed' | 'rolled_back';
 

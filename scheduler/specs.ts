@@ -4,9 +4,10 @@
  * cannot be placed (constraints no node meets, more instances than capacity) is stored all the
  * same: the planner reports it unplaceable with the reason, it is never refused or dropped here.
  */
+import { isServiceName, SERVICE_NAME_RULE } from '../core/ids.js';
 import { SpecInputError, UnknownServiceError } from './errors.js';
 import { recordAudit } from './store/audit.js';
-import type { Db } from './store/db.js';
+import type { Db } from '../core/pgTransaction.js';
 import type { ServiceSpec } from './types.js';
 
 export interface ServiceSpecInput {
@@ -37,7 +38,6 @@ interface SpecRow {
 }
 
 /** Same rule as a topology service id: it becomes the child id `<name>#<i>` and the consumer group. */
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 const LABEL = /^[A-Za-z0-9][A-Za-z0-9._/-]{0,62}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -58,8 +58,8 @@ function toSpec(r: SpecRow): ServiceSpec {
 }
 
 export function validateServiceName(name: unknown): string {
-  if (typeof name !== 'string' || !SERVICE_NAME.test(name)) {
-    throw new SpecInputError('name', name, "1-64 letters, digits and '_ . : -', starting with a letter or digit");
+  if (!isServiceName(name)) {
+    throw new SpecInputError('name', name, SERVICE_NAME_RULE);
   }
   return name;
 }

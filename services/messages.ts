@@ -3,8 +3,15 @@
  * fleet file's shape. One place, so producers and consumers agree (see docs/packet-format.md).
  */
 
-export type FrameType = 'status' | 'arm' | 'fire' | 'complete' | 'abort' | 'fault';
-export type ItemStatus = 'unknown' | 'connected' | 'armed' | 'fired' | 'misfire' | 'fault';
+/**
+ * Frame types and item statuses, in wire order: the packet codec sends a frame type as its
+ * index + 1 and a status as its index (docs/packet-format.md), so never reorder, only append.
+ */
+export const FRAME_TYPES = ['status', 'arm', 'fire', 'complete', 'abort', 'fault'] as const;
+export const ITEM_STATUSES = ['unknown', 'connected', 'armed', 'fired', 'misfire', 'fault'] as const;
+
+export type FrameType = (typeof FRAME_TYPES)[number];
+export type ItemStatus = (typeof ITEM_STATUSES)[number];
 
 export const CHANNELS = {
   raw: 'packets.raw',

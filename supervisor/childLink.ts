@@ -4,6 +4,7 @@
  * with SIGKILL, which runs no cleanup) notices the IPC channel closing and exits at once, so no
  * orphan is left. Lean on purpose: every service process loads it at start.
  */
+import { HEARTBEAT_MS } from './defaults.js';
 import { ENV, isSupervisorMessage, type ChildMessage } from './ipc.js';
 import type { ChildStatus } from './types.js';
 
@@ -49,7 +50,7 @@ export function linkToSupervisor(options: ChildLinkOptions): ChildLink {
       if (isSupervisorMessage(m) && m.t === 'stop') stop();
     });
     process.on('disconnect', () => process.exit(EXIT_SUPERVISOR_GONE));
-    const every = Number(process.env[ENV.heartbeatMs] ?? 1000);
+    const every = Number(process.env[ENV.heartbeatMs] ?? HEARTBEAT_MS);
     // unref: the heartbeat alone must not keep a finished child alive.
     setInterval(() => send({ t: 'heartbeat', status: options.status() }), every).unref();
   }

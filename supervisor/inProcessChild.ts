@@ -5,6 +5,7 @@
  * exit its supervisor restarts, and a stop that overruns the shutdown time is reported as such
  * (an in-process task cannot be SIGKILLed; its supervisor moves on and the task is abandoned).
  */
+import { SHUTDOWN_MS } from './defaults.js';
 import type { ChildHandle, ChildSpec, ChildStatus, ExitReason, RestartType, Shutdown } from './types.js';
 
 export interface InProcessTask {
@@ -31,7 +32,7 @@ export function inProcessChild(options: InProcessChildOptions): ChildSpec {
     id: options.id,
     kind: 'worker',
     restart: options.restart ?? 'permanent',
-    shutdown: options.shutdown ?? 5_000,
+    shutdown: options.shutdown ?? SHUTDOWN_MS,
     start: async () => {
       let done!: (r: ExitReason) => void;
       let ended = false;

@@ -10,6 +10,7 @@
  * - No orphans: execa's cleanup kills the child when the supervisor's process exits normally or
  *   by a signal it can catch; for SIGKILL the child's own link notices the IPC channel closing.
  */
+import { HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS, START_TIMEOUT_MS } from './defaults.js';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
@@ -27,11 +28,11 @@ export interface ProcessChildOptions {
   nodeArgs?: string[];
   env?: Record<string, string>;
   cwd?: string;
-  /** Default 10 s. */
+  /** Default START_TIMEOUT_MS (supervisor/defaults.ts). */
   startTimeoutMs?: number;
-  /** Default 1 s; passed as HYDRA_HEARTBEAT_MS. */
+  /** Default HEARTBEAT_MS; passed as HYDRA_HEARTBEAT_MS. */
   heartbeatMs?: number;
-  /** Default 5 s. */
+  /** Default HEARTBEAT_TIMEOUT_MS. */
   heartbeatTimeoutMs?: number;
   /** Lines the child writes; default: passed through to this process's stdout/stderr. */
   output?: (stream: 'stdout' | 'stderr', line: string) => void;
@@ -69,7 +70,7 @@ class ProcessChild implements ChildHandle {
   }
 
   static async start(o: ProcessChildOptions): Promise<ChildHandle> {
-    const heartbeatMs = o.heartbeatMs ?? 1_000;
+    const heartbeatMs = o.heartbeatMs ?? HEARTBEAT_MS;
     const proc = execa(process.execPath, [...(o.nodeArgs ?? []), o.module, ...(o.args ?? [])], {
       ipc: true,
       serialization: 'json',
@@ -96,8 +97,8 @@ class ProcessChild implements ChildHandle {
     proc.on('message', (m: unknown) => {
       if (isChildMessage(m)) child.onMessage(m);
     });
-    await child.waitReady(o.startTimeoutMs ?? 10_000);
-    child.watch(heartbeatMs, o.heartbeatTimeoutMs ?? 5_000);
+    await child.waitReady(o.startTimeoutMs ?? START_TIMEOUT_MS);
+    child.watch(heartbeatMs, o.heartbeatTimeoutMs ?? HEARTBEAT_TIMEOUT_MS);
     return child;
   }
 

@@ -3,17 +3,17 @@
  * failure is a SpecError naming the field and the bad value (`children[2].restart: "always"
  * is invalid; expected permanent, transient or temporary`).
  */
+import { FLAG_DEFAULTS, SHUTDOWN_MS } from './defaults.js';
+import { CHILD_ID_RULE, isChildId } from '../core/ids.js';
 import { SpecError } from './errors.js';
 import type { ChildSpec, RestartType, Shutdown, Strategy, SupervisorFlags, SupervisorSpec } from './types.js';
 
-export const ID_PATTERN = /^[A-Za-z0-9_.@#:-]{1,100}$/;
 const STRATEGIES: readonly Strategy[] = ['one_for_one', 'one_for_all', 'rest_for_one'];
 const RESTARTS: readonly RestartType[] = ['permanent', 'transient', 'temporary'];
 
-export const FLAG_DEFAULTS = { intensity: 1, periodMs: 5_000, backoffInitialMs: 100, backoffMaxMs: 10_000, backoffResetMs: 10_000 } as const;
 
 export function validateId(value: unknown, field: string): string {
-  if (typeof value !== 'string' || !ID_PATTERN.test(value)) throw new SpecError(field, value, 'an id of 1-100 letters, digits or _ . @ # : -');
+  if (!isChildId(value)) throw new SpecError(field, value, `an id of ${CHILD_ID_RULE}`);
   return value;
 }
 
@@ -64,7 +64,7 @@ export function validateChildSpec(spec: unknown, field: string): ValidChildSpec 
     id: validateId(s.id, `${field}.id`),
     start: s.start,
     restart: validateRestart(s.restart ?? 'permanent', `${field}.restart`),
-    shutdown: validateShutdown(s.shutdown ?? (kind === 'supervisor' ? 'infinity' : 5_000), `${field}.shutdown`),
+    shutdown: validateShutdown(s.shutdown ?? (kind === 'supervisor' ? 'infinity' : SHUTDOWN_MS), `${field}.shutdown`),
     kind,
     version: s.version,
   };

@@ -4,7 +4,7 @@
  * mailbox (callStore.ts), wait for the node's answer, and turn it into a result or a
  * FunctionCallError that says what went wrong and what to do.
  */
-import type { Db } from '../store/db.js';
+import type { Db } from '../../core/pgTransaction.js';
 import { awaitCall, CallTimeoutError, instanceNode, requestCall, type CallAnswer, type CallRequest } from './callStore.js';
 
 /** A call as the mailbox takes it (callStore.ts CallRequest), the node picked here. */

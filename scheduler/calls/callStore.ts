@@ -5,7 +5,7 @@
  * already has, so a call reaches an instance on 127.0.0.1 of a node behind NAT.
  */
 import type { CallerRole } from '../../runtime/functionParams.js';
-import type { Db } from '../store/db.js';
+import type { Db } from '../../core/pgTransaction.js';
 
 export interface CallRequest {
   nodeId: string;

@@ -26,7 +26,7 @@ import { createLogger, type Logger } from '../../core/log.js';
 import { FencingError } from '../errors.js';
 import { withFence, type Fence } from '../lease.js';
 import { recordAudit } from '../store/audit.js';
-import { inTransaction, type Db } from '../store/db.js';
+import { inTransaction, type Db } from '../../core/pgTransaction.js';
 import { JobNotFoundError } from './errors.js';
 import { failOrphanedRuns, finishRun, getJob, listJobs, RUN_COLUMNS, toJobRun, type Job, type JobConcurrency, type JobRun, type RunRow } from './jobs.js';
 import { runJob } from './runJob.js';

@@ -4,9 +4,10 @@
  * CLI with the field and value named, instead of surfacing later as a task that never fires or
  * a run that fails on every tick on the leader. Definitions, enabling and removal are audited.
  */
+import { isServiceName } from '../../core/ids.js';
 import cron from 'node-cron';
 import { recordAudit } from '../store/audit.js';
-import { inTransaction, type Db } from '../store/db.js';
+import { inTransaction, type Db } from '../../core/pgTransaction.js';
 import { JobDefinitionError, JobNotFoundError } from './errors.js';
 
 // ---------------------------------------------------------------------------------------------
@@ -89,7 +90,6 @@ export const DEFAULT_JOB_CONCURRENCY: JobConcurrency = 'forbid';
 
 const JOB_NAME = /^[a-z0-9][a-z0-9._-]{0,62}$/;
 /** The same rule as service spec names. */
-const SERVICE_NAME = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,63}$/;
 /** It becomes a URL path segment: keep it to characters that need no escaping. */
 const FUNCTION_NAME = /^[A-Za-z0-9_][A-Za-z0-9_.-]{0,63}$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -165,7 +165,7 @@ function checkCommand(t: Record<string, unknown>): CommandTarget {
 function checkServiceFunction(t: Record<string, unknown>): ServiceFunctionTarget {
   const { service, args } = t;
   const fn = t.function;
-  if (typeof service !== 'string' || !SERVICE_NAME.test(service)) throw new JobDefinitionError('target.service', service, 'a service name');
+  if (!isServiceName(service)) throw new JobDefinitionError('target.service', service, 'a service name');
   if (typeof fn !== 'string' || !FUNCTION_NAME.test(fn)) throw new JobDefinitionError('target.function', fn, "a function name of letters, digits and '_ . -'");
   if (args !== undefined && !isPlainObject(args)) throw new JobDefinitionError('target.args', args, 'an object (sent as the JSON body {args})');
   return { kind: 'service_function', service, function: fn, args: (args as Record<string, unknown> | undefined) ?? {} };

@@ -11,7 +11,7 @@
  */
 import { execa } from 'execa';
 import type { Readable } from 'node:stream';
-import type { Db } from '../store/db.js';
+import type { Db } from '../../core/pgTransaction.js';
 import { callFunction, FunctionCallError, type FunctionCallResult } from '../calls/callFunction.js';
 import { JobRunError } from './errors.js';
 import type { CommandTarget, Job, ServiceFunctionTarget } from './jobs.js';

@@ -4,7 +4,7 @@
  * so the row's shape is decided in one place. Pass the client of the caller's transaction when
  * the audit row must stand or fall with the change it describes.
  */
-import type { Db } from './db.js';
+import type { Db } from '../../core/pgTransaction.js';
 
 export interface AuditEvent {
   /** Who did it: a node id, a CLI user, 'scheduler', 'registry'. */

@@ -15,7 +15,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type pg from 'pg';
 import { MigrationError, SchemaTooNewError } from '../errors.js';
-import { inTransaction, type Db } from './db.js';
+import { inTransaction, type Db } from '../../core/pgTransaction.js';
 
 /** Resolved from this module, so it works from the sources (tsx) and from dist/ (copyAssets). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));

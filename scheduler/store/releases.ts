@@ -7,7 +7,7 @@
  * All SQL on these two tables is here; callers call functions.
  */
 import { DeploymentError } from '../errors.js';
-import type { Db } from './db.js';
+import type { Db } from '../../core/pgTransaction.js';
 
 export type ReleaseStatus = 'building' | 'ready' | 'failed';
 

@@ -5,7 +5,7 @@
  * a client or an operator sees, so the wording here is part of the contract.
  */
 import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
-import type { FrameType, ItemRecord } from '../messages.js';
+import { FRAME_TYPES, type FrameType, type ItemRecord } from '../messages.js';
 import { FrameError } from './errors.js';
 import { decodePayload, encodePayload, uint } from './payload.js';
 
@@ -21,7 +21,6 @@ export const MAX_FRAME = 16_384;
 export const MAX_BATCH_FRAMES = 1000;
 
 /** Frame types in wire order: the byte is the index + 1. */
-export const FRAME_TYPES: readonly FrameType[] = ['status', 'arm', 'fire', 'complete', 'abort', 'fault'];
 
 export interface FrameHeader {
   version: number;

@@ -3,7 +3,7 @@
  * 14-byte records. Wire units are integers (centivolts, milliohms); ItemRecord carries volts and
  * ohms, so a value survives a round trip only if it is a whole number of wire units.
  */
-import type { ItemRecord, ItemStatus } from '../messages.js';
+import { ITEM_STATUSES, type ItemRecord } from '../messages.js';
 import { FrameError } from './errors.js';
 
 export const PAYLOAD_HEAD = 6;
@@ -11,7 +11,6 @@ export const RECORD_SIZE = 14;
 export const MAX_RECORDS = 1000;
 
 /** Status codes in wire order: the index is the byte. */
-export const ITEM_STATUSES: readonly ItemStatus[] = ['unknown', 'connected', 'armed', 'fired', 'misfire', 'fault'];
 
 export interface Payload {
   blastId: number;

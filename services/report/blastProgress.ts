@@ -15,7 +15,7 @@
  * a blast's arm and its end frame concurrently, and the end would not see the arm yet.
  */
 import type pg from 'pg';
-import { inTransaction } from '../pgTransaction.js';
+import { inTransaction } from '../../core/pgTransaction.js';
 import type { PacketParsedV1 } from '../messages.js';
 import { summarize, type EndSnapshot, type FrameSnapshot, type Outcome } from './summarize.js';
 

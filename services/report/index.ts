@@ -16,7 +16,7 @@ import type { Envelope } from '../../channels/index.js';
 import { defineService, type ServiceContext } from '../../runtime/sdk.js';
 import { CHANNELS } from '../messages.js';
 import { finishBlast, openBlasts, recordProgress } from './blastProgress.js';
-import { checkFrame, FrameError, frameTypeOf } from './checkFrame.js';
+import { checkParsedPacket, frameTypeOf, ParsedPacketError } from '../checkParsed.js';
 import { readReportConfig } from './config.js';
 import { ensureSchema } from './reportStore.js';
 import { retryTransient } from './retryTransient.js';
@@ -40,11 +40,11 @@ function count(ctx: ServiceContext, name: string): void {
 async function handleOne(m: Envelope, ctx: ServiceContext, report: ReportInstance): Promise<void> {
   let frame;
   try {
-    if (frameTypeOf(m) === 'status') return count(ctx, 'status_frames_skipped');
-    frame = checkFrame(m);
-    if (frame.blastId === 0) throw new FrameError(`body.blastId: 0 is reserved for status frames; a ${frame.frameType} frame names its blast`);
+    if (frameTypeOf(m, 'report') === 'status') return count(ctx, 'status_frames_skipped');
+    frame = checkParsedPacket(m, 'report');
+    if (frame.blastId === 0) throw new ParsedPacketError(`body.blastId: 0 is reserved for status frames; a ${frame.frameType} frame names its blast`);
   } catch (err) {
-    if (!(err instanceof FrameError)) throw err;
+    if (!(err instanceof ParsedPacketError)) throw err;
     count(ctx, 'bad_frames');
     return ctx.deadLetter(m, err.message);
   }

@@ -8,7 +8,7 @@
  */
 import type pg from 'pg';
 import { ensureSchema as ensureTables } from '../ensureSchema.js';
-import { inTransaction } from '../pgTransaction.js';
+import { inTransaction, type Db } from '../../core/pgTransaction.js';
 import type { ItemStatus, StateChangeV1 } from '../messages.js';
 import type { ItemState, ValueField } from './selector.js';
 
@@ -110,7 +110,7 @@ export async function writeFlush(pool: pg.Pool, rows: readonly ItemState[], supe
  * Writes `rows` in one statement (one implicit transaction: all or none). The caller passes at
  * most one row per item; ON CONFLICT cannot touch the same row twice in one statement.
  */
-export async function upsertItems(pool: pg.Pool | pg.PoolClient, rows: readonly ItemState[]): Promise<void> {
+export async function upsertItems(pool: Db, rows: readonly ItemState[]): Promise<void> {
   if (rows.length === 0) return;
   const col = <T>(pick: (r: ItemState) => T): T[] => rows.map(pick);
   await pool.query(UPSERT, [

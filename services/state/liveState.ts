@@ -9,7 +9,8 @@
  * again as a redelivery, so its change is emitted again instead of being swallowed as stale.
  */
 import type { ItemRecord, StateChangeV1 } from '../messages.js';
-import { ITEM_STATUSES, matchesState, VALUE_FIELDS, type ItemState, type Selector } from './selector.js';
+import { ITEM_STATUSES } from '../messages.js';
+import { matchesState, VALUE_FIELDS, type ItemState, type Selector } from './selector.js';
 
 export interface UpdateHeader {
   site: number;

@@ -4,9 +4,8 @@
  * or a WebSocket bind. One parser for both, so `/state/items`, `/state/stream` and `/state/ws`
  * accept and refuse the same values with the same reasons.
  */
-import type { ItemRecord, ItemStatus, StateChangeV1 } from '../messages.js';
+import { ITEM_STATUSES, type ItemRecord, type ItemStatus, type StateChangeV1 } from '../messages.js';
 
-export const ITEM_STATUSES: readonly ItemStatus[] = ['unknown', 'connected', 'armed', 'fired', 'misfire', 'fault'];
 
 /** The fields of a record that an update can change (`item` is the record's identity). */
 export type ValueField = Exclude<keyof ItemRecord, 'item'>;

@@ -11,7 +11,7 @@ import t, { type Test } from 'tap';
 import { desiredFor, reportActual } from '../../scheduler/placements.js';
 import { listDeployments, stepDeployments } from '../../scheduler/rollout.js';
 import { putServiceSpec } from '../../scheduler/specs.js';
-import { inTransaction } from '../../scheduler/store/db.js';
+import { inTransaction } from '../../core/pgTransaction.js';
 import { addNode, leaderTick } from '../scheduler/schedulerCli.js';
 import { deployWorld } from './deployHarness.js';
 import { beta } from './fixtureApp.js';

@@ -8,7 +8,7 @@ import path from 'node:path';
 import t, { type Test } from 'tap';
 import { stepDeployments } from '../../scheduler/rollout.js';
 import { putServiceSpec } from '../../scheduler/specs.js';
-import { inTransaction } from '../../scheduler/store/db.js';
+import { inTransaction } from '../../core/pgTransaction.js';
 import { deployWorld, git, type DeployWorld } from './deployHarness.js';
 import { beta } from './fixtureApp.js';
 

@@ -8,7 +8,8 @@
  */
 import { createCipheriv } from 'node:crypto';
 import type { Fleet } from '../../services/messages.js';
-import { encodeFrame, FRAME_TYPES, HEADER_SIZE, joinBatch, MAGIC, MAX_BATCH_FRAMES, MAX_FRAME, NONCE_SIZE, TAG_SIZE } from '../../services/packet/frame.js';
+import { FRAME_TYPES } from '../../services/messages.js';
+import { encodeFrame, HEADER_SIZE, joinBatch, MAGIC, MAX_BATCH_FRAMES, MAX_FRAME, NONCE_SIZE, TAG_SIZE } from '../../services/packet/frame.js';
 import { MAX_RECORDS, PAYLOAD_HEAD, RECORD_SIZE } from '../../services/packet/payload.js';
 import { seededRandom, type Rng } from '../../services/simulator/random.js';
 import { Traffic } from '../../services/simulator/traffic.js';

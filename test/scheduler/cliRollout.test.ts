@@ -5,7 +5,7 @@ import type pg from 'pg';
 import { reportActual } from '../../scheduler/placements.js';
 import { stepDeployments } from '../../scheduler/rollout.js';
 import { putServiceSpec } from '../../scheduler/specs.js';
-import { inTransaction } from '../../scheduler/store/db.js';
+import { inTransaction } from '../../core/pgTransaction.js';
 import { addNode, addRelease, cliDatabase, leaderTick, lines } from './schedulerCli.js';
 
 const R1 = 'aaaaaaa1aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';

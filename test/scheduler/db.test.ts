@@ -5,7 +5,7 @@
  */
 import pg from 'pg';
 import t from 'tap';
-import { inTransaction } from '../../scheduler/store/db.js';
+import { inTransaction } from '../../core/pgTransaction.js';
 import { testDatabase } from '../helpers/postgres.js';
 
 t.test('a connection cut mid-transaction fails it, without an uncaught error; the pool goes on', async (t) => {

@@ -13,7 +13,7 @@ import { migrate } from '../../scheduler/store/migrate.js';
 import { createLogger } from '../../core/log.js';
 import { testDatabase } from '../helpers/postgres.js';
 import { addNode, addRelease, leaderTick } from './schedulerCli.js';
-import { inTransaction } from '../../scheduler/store/db.js';
+import { inTransaction } from '../../core/pgTransaction.js';
 
 const V1 = 'a'.repeat(40);
 const V2 = 'b'.repeat(40);

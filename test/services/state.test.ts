@@ -115,13 +115,20 @@ t.test('a body that is not a valid packet.parsed@1 goes to the dead-letter strea
     { type: 'packet.parsed', v: 1, body: { ...good, items: [{ ...good.items[0], status: 'boom' }] } },
     { type: 'packet.parsed', v: 1, body: { ...good, site: 'four' } },
     { type: 'packet.other', v: 1, body: {} },
+    // Checked as report checks it (one packet.parsed@1 check): an unknown frame type is refused.
+    { type: 'packet.parsed', v: 1, body: { ...good, frameType: 'explode' } },
     { type: 'packet.parsed', v: 1, body: good },
   ]);
   await h.settled();
   const dead = await h.parsed.deadLetters(10);
-  t.equal(dead.length, 3);
-  t.match(dead.map((d) => d.error), [/body\.items\[0\]\.status: "boom" is not one of/, /body\.site: expected a number/, /unexpected message type packet\.other@1/]);
-  const c = await h.counters((c) => c.bad_updates === 3);
+  t.equal(dead.length, 4);
+  t.match(dead.map((d) => d.error), [
+    /body\.items\[0\]\.status: "boom" is not one of/,
+    /body\.site: "four" is not an unsigned 32-bit integer/,
+    /unexpected message type packet\.other@1; state consumes packet\.parsed@1/,
+    /body\.frameType: "explode" is not one of status, arm/,
+  ]);
+  const c = await h.counters((c) => c.bad_updates === 4);
   t.equal(c.applied, 1, 'the good update of the batch applied');
 });
 
