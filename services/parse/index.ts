@@ -36,7 +36,7 @@ export default defineService({
   produces: { [CHANNELS.parsed]: ['packet.parsed@1'] },
   batchSize: 200,
 
-  init(ctx): ParseInstance {
+  init(ctx) {
     const { fleetFile } = readParseConfig();
     const fleet = new FleetWatcher(fleetFile);
     /**
@@ -50,7 +50,7 @@ export default defineService({
     freshFleet.current();
     for (const name of COUNTERS) ctx.counters[name] = 0;
     ctx.log.info('fleet loaded', { file: fleetFile, sites });
-    return { fleet, siteKey: (site) => fleet.siteKey(site) ?? freshFleet.siteKey(site) };
+    return { fleet, siteKey: (site) => fleet.siteKey(site) ?? freshFleet.siteKey(site) } satisfies ParseInstance;
   },
 
   async handle(batch: Envelope[], ctx, { siteKey }) {
