@@ -9,7 +9,9 @@ import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Comma
 import { createLogger } from '../../core/log.js';
 import { runJobNow } from '../cron/cronRunner.js';
 import { JobDefinitionError, JobNotFoundError } from '../cron/errors.js';
-import { defineJob, getJob, listJobs, listRuns, removeJob, type Job, type JobConcurrency, type JobRun, type JobTarget } from '../cron/jobs.js';
+import { defineJob, getJob, listJobs, removeJob } from '../cron/jobs.js';
+import type { Job, JobConcurrency, JobRun, JobTarget } from '../cron/jobSpec.js';
+import { listRuns } from '../cron/runRecords.js';
 import { withDatabase } from './database.js';
 import { cliActor, joinNegativeValues, jsonValue, wholeNumber } from './options.js';
 import { formatTime, orDash, plural, print, renderTable } from '../../core/table.js';

@@ -1,6 +1,7 @@
 /**
  * CronRunner: runs the enabled jobs on their schedules, on the leader only, each tick at most
- * once across the fleet.
+ * once across the fleet. This module is the loop and the running of targets; every job_runs
+ * statement (claims, outcomes, orphans) is in runRecords.ts.
  *
  * One node-cron task per enabled job, kept in step with the jobs table by a reload every few
  * seconds. Leadership is checked twice: the caller starts the runner on `elected` and stops it
@@ -24,11 +25,12 @@ import cron, { type Logger as CronLogger, type ScheduledTask } from 'node-cron';
 import { messageOf } from '../../core/errors.js';
 import { createLogger, type Logger } from '../../core/log.js';
 import { FencingError } from '../errors.js';
-import { withFence, type Fence } from '../lease.js';
-import { recordAudit } from '../store/audit.js';
-import { inTransaction, type Db } from '../../core/pgTransaction.js';
+import type { Fence } from '../lease.js';
+import type { Db } from '../../core/pgTransaction.js';
 import { JobNotFoundError } from './errors.js';
-import { failOrphanedRuns, finishRun, getJob, listJobs, RUN_COLUMNS, toJobRun, type Job, type JobConcurrency, type JobRun, type RunRow } from './jobs.js';
+import { getJob, listJobs } from './jobs.js';
+import type { Job, JobRun } from './jobSpec.js';
+import { claimManualRun, claimTick, finishRun, wholeSecond, type TickClaim } from './runRecords.js';
 import { runJob } from './runJob.js';
 
 export interface CronRunnerOptions {
@@ -42,93 +44,10 @@ export interface CronRunnerOptions {
   log?: Logger;
 }
 
-/** A run by hand is not a leader's: epoch 0 marks it in job_runs. */
-export const MANUAL_RUN_EPOCH = 0;
 /** Time allowed on stop, beyond a run's own timeout, for the kill and the final update. */
 const STOP_GRACE_MS = 5_000;
 const RECORD_ATTEMPTS = 3;
-/**
- * How long past its job's timeout a 'running' run still blocks the next tick of a 'forbid'
- * job. A live process ends and records every run by then (killed at the timeout, SIGKILL 2 s
- * later, the record retried for a few seconds); one still 'running' after that was left by a
- * process that died (a `run-job` whose CLI was killed, a leader whose runs failOrphanedRuns
- * did not reach), and must not block its job for ever.
- */
-export const STALE_RUN_GRACE_MS = 30_000;
 const silent = createLogger({}, { write: () => undefined });
-
-export function wholeSecond(date: Date): Date {
-  return new Date(Math.floor(date.getTime() / 1000) * 1000);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Claiming and recording a run
-
-/** A claimed tick: to be run, or recorded as skipped because `stillRunning` was still going. */
-export type TickClaim = { id: number; state: 'running' } | { id: number; state: 'skipped'; stillRunning: JobRun };
-
-/**
- * Claims one tick of a job for the leader holding `fence`, and decides in the same transaction
- * whether it runs: state 'running' (run it), 'skipped' (a 'forbid' job with a run still going;
- * the row is already final), or null when the tick was already claimed (by us or a previous
- * leader). FencingError when `fence` is stale; JobNotFoundError when the job was removed.
- */
-export async function claimTick(db: Db, fence: Fence, jobName: string, tick: Date, nodeId: string): Promise<TickClaim | null> {
-  return withFence(db, fence, async (client) => {
-    // The job's row lock makes the check and the claim one decision: claims of the same job
-    // (two ticks, or two leaders across a failover) queue here, and each decides after the one
-    // before it committed. It must be a statement of its own: under READ COMMITTED a statement
-    // sees what was committed when it began, so a NOT EXISTS in the statement that waited for
-    // the lock would miss the run the claim it waited for just inserted. NO KEY UPDATE, not
-    // UPDATE: a run by hand (its foreign key check takes KEY SHARE) need not wait for a claim.
-    const job = await client.query<{ concurrency: JobConcurrency; timeout_ms: number }>(
-      'SELECT concurrency, timeout_ms FROM jobs WHERE name = $1 FOR NO KEY UPDATE',
-      [jobName],
-    );
-    if (!job.rows[0]) throw new JobNotFoundError(jobName);
-    const { concurrency, timeout_ms: timeoutMs } = job.rows[0];
-    let stillRunning: JobRun | null = null;
-    if (concurrency === 'forbid') {
-      // A run a previous leader left 'running' is marked failed now rather than at this
-      // leader's next scheduler tick, which may come after this one: it cannot block the job.
-      await failOrphanedRuns(client, fence.epoch, nodeId, jobName);
-      // Any other run still going counts, a run by hand too; one older than the timeout plus
-      // the grace was left by a process that died without being recorded, and no longer does.
-      const r = await client.query<RunRow>(
-        `SELECT ${RUN_COLUMNS} FROM job_runs
-         WHERE job_name = $1 AND state = 'running' AND started_at > now() - make_interval(secs => $2::double precision / 1000)
-         ORDER BY started_at LIMIT 1`,
-        [jobName, timeoutMs + STALE_RUN_GRACE_MS],
-      );
-      stillRunning = r.rows[0] ? toJobRun(r.rows[0]) : null;
-    }
-    const scheduledFor = wholeSecond(tick);
-    if (!stillRunning) {
-      const r = await client.query<{ id: string }>(
-        `INSERT INTO job_runs (job_name, scheduled_for, leader_epoch, node_id, state)
-         VALUES ($1, $2, $3, $4, 'running')
-         ON CONFLICT (job_name, scheduled_for) DO NOTHING
-         RETURNING id`,
-        [jobName, scheduledFor, fence.epoch, nodeId],
-      );
-      return r.rows[0] ? { id: Number(r.rows[0].id), state: 'running' } : null;
-    }
-    const error =
-      `not run: run ${stillRunning.id} (tick ${stillRunning.scheduledFor.toISOString()}, on ${stillRunning.nodeId ?? '?'}, ` +
-      `started ${stillRunning.startedAt.toISOString()}) was still running and the job's concurrency is 'forbid'`;
-    const still = { id: stillRunning.id, scheduledFor: stillRunning.scheduledFor, nodeId: stillRunning.nodeId, startedAt: stillRunning.startedAt };
-    // The tick that is still running is this very tick when it was claimed already: the
-    // conflict then leaves its row alone and says "already claimed".
-    const r = await client.query<{ id: string }>(
-      `INSERT INTO job_runs (job_name, scheduled_for, leader_epoch, node_id, state, result, error, finished_at)
-       VALUES ($1, $2, $3, $4, 'skipped', $5, $6, now())
-       ON CONFLICT (job_name, scheduled_for) DO NOTHING
-       RETURNING id`,
-      [jobName, scheduledFor, fence.epoch, nodeId, JSON.stringify({ stillRunning: still }), error],
-    );
-    return r.rows[0] ? { id: Number(r.rows[0].id), state: 'skipped', stillRunning } : null;
-  });
-}
 
 /** Runs the target of a claimed run and records its end; retries the final update briefly. */
 async function executeRun(db: Db, id: number, job: Job, scheduledFor: Date, log: Logger, requestedBy: string): Promise<JobRun | null> {
@@ -165,19 +84,7 @@ async function executeRun(db: Db, id: number, job: Job, scheduledFor: Date, log:
 export async function runJobNow(db: Db, name: string, actor: string, log: Logger = silent): Promise<JobRun> {
   const job = await getJob(db, name);
   if (!job) throw new JobNotFoundError(name);
-  const claimed = await inTransaction(db, async (client) => {
-    const r = await client.query<{ id: string; scheduled_for: Date }>(
-      `INSERT INTO job_runs (job_name, scheduled_for, leader_epoch, node_id, state)
-       VALUES ($1, now(), $2, $3, 'running') RETURNING id, scheduled_for`,
-      [name, MANUAL_RUN_EPOCH, actor],
-    );
-    await recordAudit(client, { actor, kind: 'job.run', subject: name, detail: { runId: Number(r.rows[0]!.id) } });
-    return r.rows[0]!;
-  }).catch((err: unknown) => {
-    // Removed between the read and the insert.
-    if ((err as { code?: string }).code === '23503') throw new JobNotFoundError(name);
-    throw err;
-  });
+  const claimed = await claimManualRun(db, name, actor);
   const run = await executeRun(db, Number(claimed.id), job, claimed.scheduled_for, log, actor);
   if (!run) throw new JobNotFoundError(name); // removed while it ran: its history went with it
   return run;

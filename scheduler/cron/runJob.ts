@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import type { Db } from '../../core/pgTransaction.js';
 import { callFunction, FunctionCallError, type FunctionCallResult } from '../calls/callFunction.js';
 import { JobRunError } from './errors.js';
-import type { CommandTarget, Job, ServiceFunctionTarget } from './jobs.js';
+import type { CommandTarget, Job, ServiceFunctionTarget } from './jobSpec.js';
 
 export interface CommandResult {
   exitCode: number;

@@ -8,7 +8,7 @@
 import type { Logger } from '../../core/log.js';
 import type { ChildSpec } from '../../supervisor/types.js';
 import { CronRunner } from '../cron/cronRunner.js';
-import { failOrphanedRuns } from '../cron/jobs.js';
+import { failOrphanedRuns } from '../cron/runRecords.js';
 import { FencingError } from '../errors.js';
 import { LeaderElector } from '../leaderElector.js';
 import { withFence } from '../lease.js';

@@ -1,7 +1,6 @@
 /** `hydra scheduler jobs | define-job | remove-job | run-job | job-runs`, run as a user would (the built bin/hydra). */
 import t from 'tap';
-import { claimTick } from '../../scheduler/cron/cronRunner.js';
-import { finishRun } from '../../scheduler/cron/jobs.js';
+import { claimTick, finishRun } from '../../scheduler/cron/runRecords.js';
 import { tryAcquire } from '../../scheduler/lease.js';
 import { cliDatabase, lines } from './schedulerCli.js';
 
