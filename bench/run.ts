@@ -4,6 +4,7 @@
  * headline figures (with their ratio to a limit or a peer measured in the same run), also
  * written to bench/results/summary.json.
  */
+import { benchServers } from './benchServers.js';
 import { benchChannels } from './channels.js';
 import { benchPipeline } from './pipeline.js';
 import { benchRestart } from './restart.js';
@@ -30,11 +31,17 @@ const names = wanted.length > 0 ? wanted : Object.keys(benches);
 const started = Date.now();
 const rows: SummaryRow[] = [];
 const took: Record<string, number> = {};
-for (const [i, name] of names.entries()) {
-  process.stdout.write(`==> bench ${name} (${i + 1}/${names.length})\n`);
-  const t0 = Date.now();
-  rows.push(...summarize(name, await benches[name]!()));
-  took[name] = Math.round((Date.now() - t0) / 1000);
+const servers = await benchServers();
+process.stdout.write(`bench: using ${servers.summary}\n`);
+try {
+  for (const [i, name] of names.entries()) {
+    process.stdout.write(`==> bench ${name} (${i + 1}/${names.length})\n`);
+    const t0 = Date.now();
+    rows.push(...summarize(name, await benches[name]!()));
+    took[name] = Math.round((Date.now() - t0) / 1000);
+  }
+} finally {
+  await servers.stop();
 }
 const seconds = (Date.now() - started) / 1000;
 process.stdout.write(`\n## Summary\n\n${table(['bench', 'measurement', 'value', 'compared with', 'ratio'], rows.map((r) => [r.bench, r.measurement, r.value, r.against, r.ratio]))}\n`);
