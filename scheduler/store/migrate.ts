@@ -17,7 +17,7 @@ import type pg from 'pg';
 import { MigrationError, SchemaTooNewError } from '../errors.js';
 import { inTransaction, type Db } from '../../core/pgTransaction.js';
 
-/** Resolved from this module, so it works from the sources (tsx) and from dist/ (copyAssets). */
+/** Resolved from this module, so it works from the sources (tsx) and from dist/ (bin/finishBuild.mjs). */
 export const MIGRATIONS_DIR = fileURLToPath(new URL('../migrations/', import.meta.url));
 
 /** Arbitrary fixed key ('hydra mg') shared by every migrator of every version. */
