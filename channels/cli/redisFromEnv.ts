@@ -7,6 +7,7 @@
  * The node's own parsing is not reused: it is private to node/config.ts, which also
  * checks every other node variable, and channels/ imports nothing of supervisor/.
  */
+import { redactUrl } from '../../core/redactUrl.js';
 import { Redis } from 'ioredis';
 import { Channel, type ChannelOptions } from '../channel.js';
 import { quitOrDrop } from '../redis/quitOrDrop.js';
@@ -38,24 +39,13 @@ export function redisSettings(env: Env = process.env): RedisSettings {
     throw new Error(`REDIS_URL: '${url}' is not a URL; expected e.g. ${DEFAULT_REDIS_URL}`);
   }
   if (parsed.protocol !== 'redis:' && parsed.protocol !== 'rediss:') {
-    throw new Error(`REDIS_URL: '${redactUrl(url)}' has scheme '${parsed.protocol}'; expected redis: or rediss: (e.g. ${DEFAULT_REDIS_URL})`);
+    throw new Error(`REDIS_URL: '${redactUrl(url, 'REDIS_URL')}' has scheme '${parsed.protocol}'; expected redis: or rediss: (e.g. ${DEFAULT_REDIS_URL})`);
   }
   const keyPrefix = get(env, 'HYDRA_KEY_PREFIX') ?? DEFAULT_KEY_PREFIX;
   if (/\s/.test(keyPrefix)) throw new Error(`HYDRA_KEY_PREFIX: '${keyPrefix}' contains white space; expected a Redis key prefix such as ${DEFAULT_KEY_PREFIX}`);
   return { url, keyPrefix };
 }
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (!u.password) return url;
-    u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable REDIS_URL)';
-  }
-}
 
 /**
  * One connection attempt, no retries, a few seconds at most: the transport's client would
@@ -72,7 +62,7 @@ async function probe(url: string): Promise<void> {
     await redis.ping();
   } catch (err) {
     const e = (cause ?? err) as Error & { code?: string };
-    throw new Error(`cannot reach Redis at ${redactUrl(url)} (REDIS_URL): ${e.message || e.code || e.name}; is redis-server running there?`);
+    throw new Error(`cannot reach Redis at ${redactUrl(url, 'REDIS_URL')} (REDIS_URL): ${e.message || e.code || e.name}; is redis-server running there?`);
   } finally {
     await quitOrDrop(redis);
   }

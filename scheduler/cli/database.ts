@@ -4,18 +4,9 @@
  * migrated yet, each in one line that never shows the password.
  */
 import { messageOf } from '../../core/errors.js';
+import { redactUrl } from '../../core/redactUrl.js';
 import pg from 'pg';
 
-/** The URL without its password, for messages. */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(unparseable DATABASE_URL)';
-  }
-}
 
 export function databaseUrl(): string {
   const url = process.env.DATABASE_URL;
@@ -33,7 +24,7 @@ export async function connectDatabase(): Promise<pg.Client> {
     await client.connect();
   } catch (err) {
     await client.end().catch(() => undefined);
-    throw new Error(`cannot reach the database at ${redactUrl(url)}: ${messageOf(err)}`);
+    throw new Error(`cannot reach the database at ${redactUrl(url, 'DATABASE_URL')}: ${messageOf(err)}`);
   }
   return client;
 }
@@ -49,7 +40,7 @@ export async function withDatabase<T>(fn: (db: pg.Client) => Promise<T>): Promis
     return await fn(client);
   } catch (err) {
     if ((err as { code?: string }).code === '42P01') {
-      throw new Error(`the database at ${redactUrl(databaseUrl())} has no scheduler schema (${messageOf(err)}); run 'hydra db migrate' first`);
+      throw new Error(`the database at ${redactUrl(databaseUrl(), 'DATABASE_URL')} has no scheduler schema (${messageOf(err)}); run 'hydra db migrate' first`);
     }
     throw err;
   } finally {

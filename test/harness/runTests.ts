@@ -13,6 +13,7 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { chmodSync, mkdtempSync, readdirSync, readFileSync, realpathSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { redactUrl } from '../../core/redactUrl.js';
 import { postgresBinDir, preflight, testPath } from './preflight.js';
 import { startThrowawayPostgres } from './throwawayPostgres.js';
 import { startThrowawayRedis } from './throwawayRedis.js';
@@ -74,16 +75,6 @@ function checkInterrupted(): void {
   if (interrupted) throw new Interrupted();
 }
 
-/** postgres://user:***@host: a URL fit for the log. */
-function masked(url: string): string {
-  try {
-    const u = new URL(url);
-    if (u.password) u.password = '***';
-    return u.toString();
-  } catch {
-    return '(not a URL)';
-  }
-}
 
 function runTap(args: string[], env: NodeJS.ProcessEnv): Promise<number> {
   const bin = realpathSync(path.join(ROOT, 'node_modules/.bin/tap'));
@@ -111,7 +102,7 @@ async function main(): Promise<number> {
   env.TMPDIR = tmp;
 
   if (env.DATABASE_URL) {
-    say(`using the PostgreSQL at DATABASE_URL (${masked(env.DATABASE_URL)}); each test creates and drops a database of its own there`);
+    say(`using the PostgreSQL at DATABASE_URL (${redactUrl(env.DATABASE_URL, 'DATABASE_URL')}); each test creates and drops a database of its own there`);
   } else {
     const binDir = postgresBinDir(env.PATH!)!;
     say(`starting a throwaway PostgreSQL (${binDir}/initdb in a temp directory, a free port on 127.0.0.1)`);
@@ -123,7 +114,7 @@ async function main(): Promise<number> {
   }
   checkInterrupted();
   if (env.REDIS_URL) {
-    say(`using the Redis at REDIS_URL (${masked(env.REDIS_URL)}); each test uses a key prefix of its own there`);
+    say(`using the Redis at REDIS_URL (${redactUrl(env.REDIS_URL, 'REDIS_URL')}); each test uses a key prefix of its own there`);
   } else {
     say('starting a throwaway redis-server (a temp directory, a free port on 127.0.0.1, no persistence)');
     const redis = await startThrowawayRedis();
