@@ -20,6 +20,18 @@ export interface ChannelOptions {
   upcasters?: Upcasters;
   /** How often consumers trim what every group has acknowledged. Default 5 s; 0 turns retention off. */
   retentionIntervalMs?: number;
+  /**
+   * Called once each time a publish starts waiting at the high-water mark while a declared
+   * consumer group does not exist yet (its service has never started): what holds the entries
+   * is then a missing consumer, not a slow one, and the operator should hear of it.
+   */
+  onHeldByMissingGroups?: (info: { channel: string; backlog: number; missing: string[] }) => void;
+}
+
+/** What holds a channel's entries back: the backlog and the declared groups that do not exist yet. */
+export interface Backlog {
+  backlog: number;
+  missing: string[];
 }
 
 const NAME_PATTERN = /^[a-z][a-z0-9_.-]{0,127}$/;
@@ -38,6 +50,7 @@ export class Channel {
   readonly upcasters: Upcasters;
   private readonly maxPublishWaitMs: number;
   private readonly maxBodyBytes: number;
+  private readonly onHeldByMissingGroups: ChannelOptions['onHeldByMissingGroups'];
   private knownBacklog = 0;
   private publishedSinceCheck = 0;
   private checkedAt = 0;
@@ -53,6 +66,7 @@ export class Channel {
     this.maxBodyBytes = positive(name, 'maxBodyBytes', options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES);
     this.retentionIntervalMs = nonNegative(name, 'retentionIntervalMs', options.retentionIntervalMs ?? 5_000);
     this.upcasters = options.upcasters ?? defaultUpcasters;
+    this.onHeldByMissingGroups = options.onHeldByMissingGroups;
   }
 
   /** Publishes one message; resolves with its id once the transport has it. */
@@ -101,18 +115,41 @@ export class Channel {
   }
 
   /**
-   * Unconsumed entries: the largest (undelivered + unacknowledged) over groups. A channel no
-   * group reads has nobody to wait for (a notification stream such as state.changes, whose
-   * readers are live subscribers): its backlog is 0 and retention keeps its newest entries.
+   * Unconsumed entries: the largest (undelivered + unacknowledged) over groups, declared ones
+   * included: a declared group that does not exist yet will read the whole stream, so it counts
+   * as the stream's length. A channel no group reads or is declared to read has nobody to wait
+   * for (a notification stream such as state.changes, whose readers are live subscribers): its
+   * backlog is 0 and retention keeps its newest entries.
    */
   async backlog(): Promise<number> {
-    const groups = await this.transport.groups(this.name);
-    if (groups.length === 0) return 0;
-    return Math.max(...groups.map((g) => g.lag + g.pending));
+    return (await this.backlogDetail()).backlog;
+  }
+
+  /** The backlog, and which declared groups do not exist yet (each holds the whole stream). */
+  async backlogDetail(): Promise<Backlog> {
+    const [declared, groups] = await Promise.all([this.transport.declaredGroups(this.name), this.transport.groups(this.name)]);
+    const existing = new Set(groups.map((g) => g.name));
+    const missing = declared.filter((name) => !existing.has(name));
+    const counts = groups.map((g) => g.lag + g.pending);
+    if (missing.length > 0) counts.push(await this.transport.length(this.name));
+    return { backlog: counts.length === 0 ? 0 : Math.max(...counts), missing };
   }
 
   groups(): Promise<GroupState[]> {
     return this.transport.groups(this.name);
+  }
+
+  /**
+   * Declares consumer groups of this channel (the services whose manifests consume it), so
+   * that its entries are kept for them before they ever start: until such a group exists the
+   * channel is not trimmed, and its whole length counts toward the backlog.
+   */
+  declareGroups(groups: string[]): Promise<void> {
+    return this.transport.declareGroups(this.name, groups);
+  }
+
+  declaredGroups(): Promise<string[]> {
+    return this.transport.declaredGroups(this.name);
   }
 
   length(): Promise<number> {
@@ -120,12 +157,13 @@ export class Channel {
   }
 
   /**
-   * Deletes what every group has acknowledged; returns how many entries went. A channel without
-   * groups keeps its newest `highWaterMark` entries, for a group that may come (started from '0').
+   * Deletes what every group has acknowledged; returns how many entries went. Nothing goes while
+   * a declared group does not exist yet. A channel without groups, declared or existing, keeps
+   * its newest `highWaterMark` entries, for a group that may come (started from '0').
    */
   async trim(): Promise<number> {
-    const groups = await this.transport.groups(this.name);
-    if (groups.length > 0) return this.transport.trim(this.name);
+    const [declared, groups] = await Promise.all([this.transport.declaredGroups(this.name), this.transport.groups(this.name)]);
+    if (groups.length > 0 || declared.length > 0) return this.transport.trim(this.name);
     return this.highWaterMark === Infinity ? 0 : this.transport.trimToLength(this.name, this.highWaterMark);
   }
 
@@ -191,13 +229,20 @@ export class Channel {
     const fresh = Date.now() - this.checkedAt < BACKLOG_RECHECK_MS;
     if (fresh && this.knownBacklog + this.publishedSinceCheck < this.highWaterMark) return;
     const started = Date.now();
+    let told = false;
     for (;;) {
-      this.knownBacklog = await this.backlog();
+      const { backlog, missing } = await this.backlogDetail();
+      this.knownBacklog = backlog;
       this.publishedSinceCheck = 0;
       this.checkedAt = Date.now();
       if (this.knownBacklog < this.highWaterMark) return;
+      if (missing.length > 0 && !told) {
+        told = true;
+        this.onHeldByMissingGroups?.({ channel: this.name, backlog, missing });
+      }
       if (Date.now() - started >= this.maxPublishWaitMs) {
-        throw new ChannelError(this.name, `backlog of ${this.knownBacklog} stayed at or over the high-water mark ${this.highWaterMark} for ${this.maxPublishWaitMs} ms; consumers are not keeping up`);
+        const why = missing.length > 0 ? `declared consumer group(s) ${missing.join(', ')} do not exist yet (their service has not started), so every entry is kept for them` : 'consumers are not keeping up';
+        throw new ChannelError(this.name, `backlog of ${this.knownBacklog} stayed at or over the high-water mark ${this.highWaterMark} for ${this.maxPublishWaitMs} ms; ${why}`);
       }
       await new Promise((r) => setTimeout(r, BACKPRESSURE_POLL_MS));
     }

@@ -57,12 +57,25 @@ export interface Transport {
   /** Groups of the channel with their pending count and lag. */
   groups(channel: string): Promise<GroupState[]>;
   /**
+   * Records `groups` as declared consumers of the channel (the consumer groups the services'
+   * manifests say read it), whether or not the groups exist yet. Idempotent; kept until undeclared.
+   */
+  declareGroups(channel: string, groups: string[]): Promise<void>;
+  /** Forgets declared consumers (a service retired for good), so they no longer hold entries back. */
+  undeclareGroups(channel: string, groups: string[]): Promise<void>;
+  /** The declared consumer groups of the channel, sorted. */
+  declaredGroups(channel: string): Promise<string[]>;
+  /**
    * Deletes the entries every group has acknowledged (below each group's oldest pending entry
-   * and at or below its last delivered id). A channel without groups is never trimmed.
+   * and at or below its last delivered id). A channel without groups is never trimmed, nor is a
+   * channel with a declared group that does not exist yet: that group will read from the start.
    * Returns how many entries were deleted.
    */
   trim(channel: string): Promise<number>;
-  /** Keeps only the newest `maxLen` entries; for channels no group reads (nobody to wait for). Returns how many went. */
+  /**
+   * Keeps only the newest `maxLen` entries; for channels no group reads (nobody to wait for).
+   * Deletes nothing when the channel has a declared group or any group. Returns how many went.
+   */
   trimToLength(channel: string, maxLen: number): Promise<number>;
   /** The newest `count` dead letters of the channel, oldest first. */
   deadLetters(channel: string, count: number): Promise<DeadLetter[]>;

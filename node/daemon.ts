@@ -28,6 +28,7 @@ import { createLogger, type Logger } from '../core/log.js';
 import { instanceCount, readTopology, SERVICES_DEFAULT_FLAGS, type Topology } from '../runtime/topology.js';
 import { Supervisor, supervisorChild } from '../supervisor/supervisor.js';
 import { nodeAdminChild } from './adminChild.js';
+import { declareTopologyConsumers } from './declareConsumers.js';
 import type { NodeConfig } from './config.js';
 import { NodeStop, runRoot } from './nodeLifecycle.js';
 import { runningNode } from './pidFile.js';
@@ -77,6 +78,7 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     { onReport },
   );
 
+  await declareTopologyConsumers(topology.entries, { redisUrl: config.redisUrl, keyPrefix: config.keyPrefix, log });
   return runRoot({
     ...lifecycle,
     stop,

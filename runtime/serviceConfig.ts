@@ -20,6 +20,11 @@ export interface ServiceConfig {
   redisUrl: string;
   keyPrefix: string;
   nodeId: string;
+  /**
+   * HYDRA_CHANNEL_HIGH_WATER_MARK: the backlog at which the instance's publishes wait (default
+   * 10 000). It also bounds what a channel keeps for a declared consumer that has not started.
+   */
+  highWaterMark: number;
 }
 
 /** Same rule as a consumer name (channels/consumer.ts), since that is what the id becomes. */
@@ -42,6 +47,10 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
   if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw new ConfigError('REDIS_URL', `'${redisUrl}' is not a Redis URL; expected redis://[:password@]host:port[/db]`);
 
+  const hwmVar = env.HYDRA_CHANNEL_HIGH_WATER_MARK ?? '';
+  const highWaterMark = hwmVar === '' ? 10_000 : Number(hwmVar);
+  if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw new ConfigError('HYDRA_CHANNEL_HIGH_WATER_MARK', `'${hwmVar}' is not a high-water mark; expected a whole number of entries, at least 1`);
+
   return {
     module,
     childId,
@@ -49,5 +58,6 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     redisUrl,
     keyPrefix: env.HYDRA_KEY_PREFIX ?? 'hydra:',
     nodeId: env.HYDRA_NODE_ID || hostname(),
+    highWaterMark,
   };
 }

@@ -92,7 +92,11 @@ async function start(): Promise<void> {
   for (const step of m.upcasters ?? []) upcasters.register(step.type, step.from, step.to, (body) => step.convert(body));
   // Channels first, so init may already emit.
   const t = (transport = createRedisTransport({ url: cfg.redisUrl, keyPrefix: cfg.keyPrefix }));
-  const producers = new Map(Object.keys(m.produces ?? {}).map((name) => [name, new Channel(t, name)]));
+  // This service's groups are declared before anything is published, so no producer trims
+  // what they have not read (the node declares them too, before any instance starts).
+  await Promise.all(Object.keys(m.consumes ?? {}).map((name) => t.declareGroups(name, [m.name])));
+  const producerOptions = { highWaterMark: cfg.highWaterMark, onHeldByMissingGroups: heldByMissingGroups };
+  const producers = new Map(Object.keys(m.produces ?? {}).map((name) => [name, new Channel(t, name, producerOptions)]));
   const rt = (runtime = createServiceContext(m, cfg.childId, log, producers));
   checkStopping();
 
@@ -135,6 +139,21 @@ async function start(): Promise<void> {
   link.ready({ port, version: m.version, ...(mount ? { mount } : {}) });
 }
 
+/** Publishes held because a declared consumer has never started: an operator's problem, so a warning and a counter. */
+let publishesHeldByMissingGroups = 0;
+const heldWarnedAt = new Map<string, number>();
+function heldByMissingGroups(info: { channel: string; backlog: number; missing: string[] }): void {
+  publishesHeldByMissingGroups++;
+  // Once per channel every 10 s: a device retrying a refused request holds the next publish too.
+  if (Date.now() - (heldWarnedAt.get(info.channel) ?? 0) < 10_000) return;
+  heldWarnedAt.set(info.channel, Date.now());
+  log.warn('publish held: a declared consumer of the channel has never started, so its entries are kept, not trimmed; start it or undeclare it', {
+    channel: info.channel,
+    missingGroups: info.missing,
+    backlog: info.backlog,
+  });
+}
+
 function checkStopping(): void {
   if (stopping) throw new Stopped('stopped while starting');
 }
@@ -164,6 +183,7 @@ function status(): ChildStatus {
     deadLettered: sum('deadLettered'),
     emitted: runtime?.emitted() ?? 0,
     httpRequests,
+    publishesHeldByMissingGroups,
   };
   return { ...health(), counters };
 }

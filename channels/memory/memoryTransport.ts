@@ -53,9 +53,25 @@ export class MemoryTransport implements Transport, CursorHost {
     return rows.map(({ name, pending, lag }) => ({ name, pending, lag }));
   }
 
+  async declareGroups(channel: string, groups: string[]): Promise<void> {
+    const db = this.db.check(channel);
+    db.transaction(() => groups.forEach((name) => db.run(SQL.declareGroup, [channel, name])));
+  }
+
+  async undeclareGroups(channel: string, groups: string[]): Promise<void> {
+    const db = this.db.check(channel);
+    db.transaction(() => groups.forEach((name) => db.run(SQL.undeclareGroup, [channel, name])));
+  }
+
+  async declaredGroups(channel: string): Promise<string[]> {
+    return this.db.check(channel).all<{ name: string }>(SQL.declaredGroups, [channel]).map((r) => r.name);
+  }
+
   async trim(channel: string): Promise<number> {
     const db = this.db.check(channel);
     return db.transaction(() => {
+      // A declared group not created yet will read from the start: it holds every entry back.
+      if ((db.get<{ n: number }>(SQL.missingDeclaredGroups, [channel])?.n ?? 0) > 0) return 0;
       // A group has acknowledged everything below its oldest pending entry and everything up
       // to its last delivered id: its floor is the lower of the two. Keep every group's floor.
       let floor: StreamId | null = null;
@@ -72,6 +88,7 @@ export class MemoryTransport implements Transport, CursorHost {
   async trimToLength(channel: string, maxLen: number): Promise<number> {
     const db = this.db.check(channel);
     return db.transaction(() => {
+      if ((db.get<{ n: number }>(SQL.readerCount, [channel])?.n ?? 0) > 0) return 0; // someone has to read them
       const oldestKept = db.get<StreamId>(SQL.nthNewest, [channel, Math.max(0, maxLen - 1)]);
       if (!oldestKept || maxLen < 1) return maxLen < 1 ? db.run(SQL.deleteEntriesBelow, [channel, Number.MAX_SAFE_INTEGER, 0]) : 0;
       return db.run(SQL.deleteEntriesBelow, [channel, oldestKept.ms, oldestKept.seq]);

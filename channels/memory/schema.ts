@@ -1,6 +1,6 @@
 /**
  * The SQL of the in-memory transport: the tables that model Redis Streams consumer groups
- * (entries, groups, pending-entries lists, dead letters) and the statements run against them.
+ * (entries, groups, declared consumer groups, pending-entries lists, dead letters) and the statements run against them.
  *
  * Entry ids `<ms>-<seq>` are stored as two integer columns, so ordering and comparison are
  * integer comparisons on the primary key (row values `(ms, seq) > (?, ?)` use the index). Group
@@ -16,6 +16,10 @@ CREATE TABLE entries (
 CREATE TABLE groups (
   channel TEXT NOT NULL, name TEXT NOT NULL,
   last_ms INTEGER NOT NULL, last_seq INTEGER NOT NULL,
+  PRIMARY KEY (channel, name)
+) WITHOUT ROWID;
+CREATE TABLE declared_groups (
+  channel TEXT NOT NULL, name TEXT NOT NULL,
   PRIMARY KEY (channel, name)
 ) WITHOUT ROWID;
 CREATE TABLE pending (
@@ -48,6 +52,13 @@ export const SQL = {
       (SELECT COUNT(*) FROM pending p WHERE p.channel = g.channel AND p.grp = g.name) AS pending,
       (SELECT COUNT(*) FROM entries e WHERE e.channel = g.channel AND (e.ms, e.seq) > (g.last_ms, g.last_seq)) AS lag
     FROM groups g WHERE g.channel = ? ORDER BY g.name`,
+
+  declareGroup: 'INSERT OR IGNORE INTO declared_groups (channel, name) VALUES (?, ?)',
+  undeclareGroup: 'DELETE FROM declared_groups WHERE channel = ? AND name = ?',
+  declaredGroups: 'SELECT name FROM declared_groups WHERE channel = ? ORDER BY name',
+  missingDeclaredGroups: `SELECT COUNT(*) AS n FROM declared_groups d
+    WHERE d.channel = ? AND NOT EXISTS (SELECT 1 FROM groups g WHERE g.channel = d.channel AND g.name = d.name)`,
+  readerCount: `SELECT (SELECT COUNT(*) FROM declared_groups WHERE channel = ?1) + (SELECT COUNT(*) FROM groups WHERE channel = ?1) AS n`,
 
   insertPending: `INSERT OR REPLACE INTO pending (channel, grp, ms, seq, consumer, delivered_at, deliveries)
     VALUES (?, ?, ?, ?, ?, ?, 1)`,

@@ -1,6 +1,7 @@
 /**
  * The Redis Streams transport: one stream per channel (`<prefix><channel>`), its dead letters
- * in `<prefix><channel>:dead`. Durable and shared across processes and nodes.
+ * in `<prefix><channel>:dead`, the names of its declared consumer groups in the set
+ * `<prefix><channel>:groups`. Durable and shared across processes and nodes.
  */
 import { Redis } from 'ioredis';
 import { ChannelError } from '../errors.js';
@@ -11,6 +12,21 @@ import * as dead from './deadLetters.js';
 import { oldestPending, readGroups } from './groupInfo.js';
 import { RedisCursor } from './redisCursor.js';
 import { quitOrDrop } from './quitOrDrop.js';
+import { runScript } from './runScript.js';
+
+/**
+ * XTRIM MAXLEN only for a stream nobody has to read: no declared group (KEYS[2]) and no
+ * consumer group at all (XINFO STREAM's `groups`). KEYS[1] the stream, ARGV[1] the length kept.
+ */
+const TRIM_UNREAD_TO_LENGTH = `
+if redis.call('SCARD', KEYS[2]) > 0 then return 0 end
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+local info = redis.call('XINFO', 'STREAM', KEYS[1])
+for i = 1, #info, 2 do
+  if info[i] == 'groups' and tonumber(info[i + 1]) > 0 then return 0 end
+end
+return redis.call('XTRIM', KEYS[1], 'MAXLEN', ARGV[1])
+`;
 
 export interface RedisTransportOptions {
   /** redis://[:password@]host:port[/db]; defaults to REDIS_URL, then redis://127.0.0.1:6379. */
@@ -62,11 +78,30 @@ class RedisTransport implements Transport {
     return (await readGroups(this.redis, this.key(channel))).map(({ name, pending, lag }) => ({ name, pending, lag }));
   }
 
+  async declareGroups(channel: string, groups: string[]): Promise<void> {
+    this.assertOpen(channel);
+    if (groups.length > 0) await this.redis.sadd(this.groupsKey(channel), ...groups);
+  }
+
+  async undeclareGroups(channel: string, groups: string[]): Promise<void> {
+    this.assertOpen(channel);
+    if (groups.length > 0) await this.redis.srem(this.groupsKey(channel), ...groups);
+  }
+
+  async declaredGroups(channel: string): Promise<string[]> {
+    this.assertOpen(channel);
+    return (await this.redis.smembers(this.groupsKey(channel))).sort();
+  }
+
   async trim(channel: string): Promise<number> {
     this.assertOpen(channel);
     const key = this.key(channel);
+    // A declared group not created yet will read from the start: it holds every entry back.
+    const declared = await this.redis.smembers(this.groupsKey(channel));
     const groups = await readGroups(this.redis, key);
     if (groups.length === 0) return 0;
+    const existing = new Set(groups.map((g) => g.name));
+    if (declared.some((name) => !existing.has(name))) return 0;
     // A group has acknowledged everything below its oldest pending entry, or when nothing is
     // pending, everything up to its last delivered id. Floors only ever move forward, so a
     // floor read here can only be lower than the current one: trimming by it is always safe.
@@ -80,7 +115,8 @@ class RedisTransport implements Transport {
 
   async trimToLength(channel: string, maxLen: number): Promise<number> {
     this.assertOpen(channel);
-    return Number(await this.redis.xtrim(this.key(channel), 'MAXLEN', maxLen));
+    // One script: a group declared or created between a check and the trim cannot lose entries.
+    return Number(await runScript(this.redis, TRIM_UNREAD_TO_LENGTH, [this.key(channel), this.groupsKey(channel)], [String(maxLen)]));
   }
 
   async deadLetters(channel: string, count: number): Promise<DeadLetter[]> {
@@ -133,6 +169,10 @@ class RedisTransport implements Transport {
 
   private deadKey(channel: string): string {
     return `${this.prefix}${channel}:dead`;
+  }
+
+  private groupsKey(channel: string): string {
+    return `${this.prefix}${channel}:groups`;
   }
 
   private deadKeys(channel: string): dead.DeadKeys {

@@ -42,6 +42,8 @@ export interface PipelineNodeOptions {
   nodeDatabaseUrl?: (url: string) => string;
   /** More environment for the daemon and its services. */
   env?: Record<string, string>;
+  /** When the node counts as up, from its services and its output so far; default: four services running, each with a port. */
+  ready?: (services: ChildInfo[], output: string) => boolean;
 }
 
 export async function pipelineNode(t: Test, options: PipelineNodeOptions = {}): Promise<PipelineNode> {
@@ -95,7 +97,8 @@ export async function pipelineNode(t: Test, options: PipelineNodeOptions = {}): 
           file = f;
           const tree = await node.tree().catch(() => null);
           const services = tree?.children?.find((c) => c.id === 'services')?.children ?? [];
-          return services.length === 4 && services.every((s) => s.state === 'running' && s.port) ? f : null;
+          const up = options.ready ?? ((list: ChildInfo[]) => list.length === 4 && list.every((s) => s.state === 'running' && s.port));
+          return up(services, out) ? f : null;
         },
         90_000,
         200,
