@@ -16,7 +16,9 @@
  * the tree gracefully on SIGTERM/SIGINT or `POST /admin/stop` (exit 0), and exits 1 when the root
  * gives up (after its children are gone) so systemd or boot.sh restarts the node. Children are
  * never orphaned: a graceful stop ends them, a crash of the daemon kills them (processChild's
- * exit cleanup), and a SIGKILL closes their IPC link, on which they exit.
+ * exit cleanup), and a SIGKILL closes their IPC link or changes their parent, on which they exit
+ * (supervisor/childLink.ts). As a last line, a starting daemon stops the service processes a
+ * previous daemon of the same home left, from their pid files (node/instancePids.ts).
  *
  * This module composes the tree; its parts are the system children (node/systemTree.ts,
  * node/scheduledChildren.ts), the admin server's wiring (node/adminChild.ts), the services
@@ -30,6 +32,7 @@ import { Supervisor, supervisorChild } from '../supervisor/supervisor.js';
 import { nodeAdminChild } from './adminChild.js';
 import type { NodeConfig } from './config.js';
 import { NodeStop, runRoot } from './nodeLifecycle.js';
+import { stopLeftovers } from './instancePids.js';
 import { runningNode } from './pidFile.js';
 import { servicesSpec } from './servicesTree.js';
 import { logReports } from './supervisorReports.js';
@@ -55,6 +58,8 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
   const log = options.log ?? createLogger({ node: config.nodeId, component: 'node' }, { level: config.logLevel });
   const say = options.progress ?? ((line: string) => process.stderr.write(`hydra node: ${line}\n`));
   refuseSecondNode(config);
+  // Before anything binds: what a SIGKILLed daemon of this home left would hold its ports.
+  await stopLeftovers(config.home, log);
   const topology = nodeTopology(config);
   const instances = instanceCount(topology.entries);
   const version = hydraVersion();
@@ -106,6 +111,8 @@ function nodeTopology(config: NodeConfig): Topology {
 function serviceEnvOf(config: NodeConfig): Record<string, string> {
   return {
     HYDRA_NODE_ID: config.nodeId,
+    // Marks the process as this node's (node/instancePids.ts checks it before stopping a leftover).
+    HYDRA_HOME: config.home,
     REDIS_URL: config.redisUrl,
     HYDRA_KEY_PREFIX: config.keyPrefix,
     HYDRA_LOG_LEVEL: config.logLevel,

@@ -235,7 +235,8 @@ export class Supervisor implements ChildHandle {
       handle = await rec.spec.start();
     } catch (err) {
       rec.state = 'failed';
-      rec.lastExit = { normal: false, code: null, signal: null, reason: (err as Error).message ?? String(err) };
+      const childStack = err instanceof StartError ? err.childStack : undefined;
+      rec.lastExit = { normal: false, code: null, signal: null, reason: (err as Error).message ?? String(err), ...(childStack ? { stack: childStack } : {}) };
       this.report('start_error', rec.lastExit.reason, rec.spec.id);
       throw err instanceof StartError ? err : new StartError(rec.spec.id, (err as Error).message ?? String(err));
     }

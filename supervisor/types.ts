@@ -23,6 +23,8 @@ export interface ExitReason {
   signal: string | null;
   /** One line for people: 'exit code 1', 'killed by SIGKILL', 'no heartbeat for 5000 ms', 'reached_max_restart_intensity'. */
   reason: string;
+  /** The stack of the error that ended it, when the child sent one (bounded: ipc.ts boundStack). */
+  stack?: string;
 }
 
 /** Counters and health a child reports (over IPC for processes). */
