@@ -52,6 +52,12 @@ export interface RunNodeOptions {
  */
 const ROOT_FLAGS = { strategy: 'one_for_one', intensity: 3, periodMs: 60_000 } as const;
 const SYSTEM_FLAGS = { strategy: 'rest_for_one', intensity: 5, periodMs: 30_000 } as const;
+/**
+ * `services` parks a child that fails to start or crashes 3 times in a row (as the reconciler
+ * does in scheduled mode) and retries it after 1 s, 2 s… up to 30 s: one bad service never keeps
+ * the node from starting, never uses up `services`' intensity, never restarts its siblings.
+ */
+const SERVICES_PARK = { crashLimit: 3, backoffMinMs: 1_000, backoffMaxMs: 30_000 } as const;
 
 /** Runs the node until it is stopped (resolves 0) or its root supervisor gives up (resolves 1). */
 export async function runNode(config: NodeConfig, options: RunNodeOptions = {}): Promise<number> {
@@ -77,7 +83,7 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     {
       id: 'node',
       ...ROOT_FLAGS,
-      children: [supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: system }, { onReport }), supervisorChild(services, { onReport })],
+      children: [supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: system }, { onReport }), supervisorChild(services, { onReport, park: SERVICES_PARK })],
     },
     { onReport },
   );

@@ -101,6 +101,8 @@ export interface ChildInfo {
   uptimeMs: number | null;
   /** Most recent exit, if any. */
   lastExit: ExitReason | null;
+  /** A parked child (failed, see SupervisorOptions.park): epoch ms of its next start. */
+  retryAt?: number;
   status: ChildStatus | null;
   strategy?: Strategy;
   children?: ChildInfo[];
@@ -109,7 +111,7 @@ export interface ChildInfo {
 /** What a supervisor reports, with OTP's keys: supervisor, context, reason, offender. */
 export interface SupervisorReport {
   supervisor: string;
-  context: 'child_started' | 'child_terminated' | 'start_error' | 'restarting' | 'shutdown' | 'reached_max_restart_intensity' | 'shutdown_error';
+  context: 'child_started' | 'child_terminated' | 'start_error' | 'restarting' | 'child_parked' | 'shutdown' | 'reached_max_restart_intensity' | 'shutdown_error';
   reason: string;
   offender: string | null;
   pid?: number | null;
