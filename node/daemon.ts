@@ -16,7 +16,9 @@
  * the tree gracefully on SIGTERM/SIGINT or `POST /admin/stop` (exit 0), and exits 1 when the root
  * gives up (after its children are gone) so systemd or boot.sh restarts the node. Children are
  * never orphaned: a graceful stop ends them, a crash of the daemon kills them (processChild's
- * exit cleanup), and a SIGKILL closes their IPC link, on which they exit.
+ * exit cleanup), and a SIGKILL closes their IPC link or changes their parent, on which they exit
+ * (supervisor/childLink.ts). As a last line, a starting daemon stops the service processes a
+ * previous daemon of the same home left, from their pid files (node/instancePids.ts).
  *
  * This module composes the tree; its parts are the system children (node/systemTree.ts,
  * node/scheduledChildren.ts), the admin server's wiring (node/adminChild.ts), the services
@@ -31,6 +33,7 @@ import { nodeAdminChild } from './adminChild.js';
 import { declareTopologyConsumers } from './declareConsumers.js';
 import type { NodeConfig } from './config.js';
 import { NodeStop, runRoot } from './nodeLifecycle.js';
+import { stopLeftovers } from './instancePids.js';
 import { runningNode } from './pidFile.js';
 import { servicesSpec } from './servicesTree.js';
 import { logReports } from './supervisorReports.js';
@@ -50,12 +53,20 @@ export interface RunNodeOptions {
  */
 const ROOT_FLAGS = { strategy: 'one_for_one', intensity: 3, periodMs: 60_000 } as const;
 const SYSTEM_FLAGS = { strategy: 'rest_for_one', intensity: 5, periodMs: 30_000 } as const;
+/**
+ * `services` parks a child that fails to start or crashes 3 times in a row (as the reconciler
+ * does in scheduled mode) and retries it after 1 s, 2 s… up to 30 s: one bad service never keeps
+ * the node from starting, never uses up `services`' intensity, never restarts its siblings.
+ */
+const SERVICES_PARK = { crashLimit: 3, backoffMinMs: 1_000, backoffMaxMs: 30_000 } as const;
 
 /** Runs the node until it is stopped (resolves 0) or its root supervisor gives up (resolves 1). */
 export async function runNode(config: NodeConfig, options: RunNodeOptions = {}): Promise<number> {
   const log = options.log ?? createLogger({ node: config.nodeId, component: 'node' }, { level: config.logLevel });
   const say = options.progress ?? ((line: string) => process.stderr.write(`hydra node: ${line}\n`));
   refuseSecondNode(config);
+  // Before anything binds: what a SIGKILLed daemon of this home left would hold its ports.
+  await stopLeftovers(config.home, log);
   const topology = nodeTopology(config);
   const instances = instanceCount(topology.entries);
   const version = hydraVersion();
@@ -73,7 +84,7 @@ export async function runNode(config: NodeConfig, options: RunNodeOptions = {}):
     {
       id: 'node',
       ...ROOT_FLAGS,
-      children: [supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: system }, { onReport }), supervisorChild(services, { onReport })],
+      children: [supervisorChild({ id: 'system', ...SYSTEM_FLAGS, children: system }, { onReport }), supervisorChild(services, { onReport, park: SERVICES_PARK })],
     },
     { onReport },
   );
@@ -108,6 +119,8 @@ function nodeTopology(config: NodeConfig): Topology {
 function serviceEnvOf(config: NodeConfig): Record<string, string> {
   return {
     HYDRA_NODE_ID: config.nodeId,
+    // Marks the process as this node's (node/instancePids.ts checks it before stopping a leftover).
+    HYDRA_HOME: config.home,
     REDIS_URL: config.redisUrl,
     HYDRA_KEY_PREFIX: config.keyPrefix,
     HYDRA_LOG_LEVEL: config.logLevel,

@@ -67,6 +67,11 @@ export function renderMetrics(input: MetricsInput): string {
     const id = { node, path };
     add('hydra_child_up', 'gauge', '1 while the child is running.', { ...id, kind: child.kind, version: child.version ?? '' }, child.state === 'running' ? 1 : 0);
     add('hydra_child_restarts_total', 'counter', 'Restarts of the child by its supervisor.', id, child.restarts);
+    if (child.state === 'failed') {
+      // Parked (or failed) children with why, so an alert can say which service and what broke.
+      const reason = (child.lastExit?.reason ?? 'unknown').slice(0, 200);
+      add('hydra_child_failed', 'gauge', 'A child that failed (parked services wait for their next start), with its last exit reason.', { ...id, reason }, 1);
+    }
     add('hydra_child_uptime_seconds', 'gauge', "Seconds since the child's current run started (0 when not running).", id, round((child.uptimeMs ?? 0) / 1000));
     const rss = child.pid !== null && child.state === 'running' ? input.childRss?.(child.pid) : null;
     if (rss !== null && rss !== undefined) add('hydra_child_resident_memory_bytes', 'gauge', "Resident memory of the child's process.", id, rss);

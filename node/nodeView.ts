@@ -60,5 +60,19 @@ export function renderTree(r: NodeTreeReport): string {
   visit(r.tree, '');
   const widths = rows[0]!.map((_, i) => Math.max(...rows.map((cells) => [...cells[i]!].length)));
   const lines = rows.map((cells) => cells.map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat(widths[i]! - [...cell].length))).join('  '));
-  return [`node ${r.nodeId} (hydra ${r.version}, pid ${r.pid}, up ${formatDuration(r.uptimeMs)}, admin ${r.adminUrl})`, ...lines].join('\n');
+  return [`node ${r.nodeId} (hydra ${r.version}, pid ${r.pid}, up ${formatDuration(r.uptimeMs)}, admin ${r.adminUrl})`, ...lines, ...failures(r.tree)].join('\n');
+}
+
+/**
+ * Below the tree: each child that is down after an abnormal exit (failed, parked, or starting
+ * again), with that exit, when it is tried again, and its last stack.
+ */
+function failures(tree: ChildInfo, now = Date.now()): string[] {
+  const failed = walk(tree).filter(({ child }) => child.state !== 'running' && child.lastExit && !child.lastExit.normal);
+  if (failed.length === 0) return [];
+  return failed.flatMap(({ path, child }) => {
+    const retry = child.retryAt !== undefined ? ` (next start in ${formatDuration(Math.max(0, child.retryAt - now))})` : '';
+    const stack = child.lastExit!.stack ? child.lastExit!.stack.split('\n').map((l) => `    ${l}`) : [];
+    return ['', `${path} ${child.state === 'failed' ? 'failed' : `${child.state} after failing`}: ${child.lastExit!.reason}${retry}`, ...stack];
+  });
 }

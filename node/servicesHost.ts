@@ -10,6 +10,7 @@ import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { childIdOf, ReleasePreparing, type HostedInstance, type InstanceRequest, type ServicesHost } from '../scheduler/reconcile/servicesHost.js';
 import { serviceChildSpec } from '../runtime/serviceChild.js';
+import { instancePidHooks } from './instancePids.js';
 import type { Supervisor } from '../supervisor/supervisor.js';
 import type { ReleaseLocator } from './releaseLocator.js';
 import { DEFAULT_TOPOLOGY, readTopology, type TopologyEntry, type TopologyService } from '../runtime/topology.js';
@@ -108,6 +109,7 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
       const port = takePort(id);
       const spec = serviceChildSpec({
         id,
+        ...instancePidHooks(options.env, id),
         module,
         port,
         env: { ...options.env, ...(catalog?.env ?? {}), ...request.config },

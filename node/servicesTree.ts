@@ -6,6 +6,7 @@
  */
 import { ConfigError } from '../core/errors.js';
 import { serviceChildSpec } from '../runtime/serviceChild.js';
+import { instancePidHooks } from './instancePids.js';
 import { supervisorChild, type SupervisorOptions } from '../supervisor/supervisor.js';
 import type { ChildSpec, SupervisorSpec } from '../supervisor/types.js';
 import type { Topology, TopologyEntry, TopologyService } from '../runtime/topology.js';
@@ -37,6 +38,7 @@ function instances(service: TopologyService, env: Record<string, string>, takePo
   return Array.from({ length: service.instances }, (_, i) =>
     serviceChildSpec({
       id: `${service.id}#${i + 1}`,
+      ...instancePidHooks(env, `${service.id}#${i + 1}`),
       module: service.module,
       port: takePort(),
       env: { ...env, ...service.env },

@@ -7,6 +7,7 @@ const REPORT_LEVEL: Record<SupervisorReport['context'], Level> = {
   shutdown: 'info',
   child_terminated: 'warn',
   restarting: 'warn',
+  child_parked: 'error',
   start_error: 'error',
   shutdown_error: 'error',
   reached_max_restart_intensity: 'error',

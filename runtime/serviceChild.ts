@@ -32,6 +32,9 @@ export interface ServiceChildOptions {
   nodeArgs?: string[];
   /** Where the instance's log lines go; default: this process's stdout/stderr. */
   output?: ProcessChildOptions['output'];
+  /** Told the pid once the process exists, and again when it has exited (the node's pid files). */
+  onSpawn?: ProcessChildOptions['onSpawn'];
+  onExit?: ProcessChildOptions['onExit'];
 }
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -55,6 +58,8 @@ export function serviceChildSpec(opts: ServiceChildOptions): ChildSpec {
       startTimeoutMs: opts.startTimeoutMs,
       heartbeatTimeoutMs: opts.heartbeatTimeoutMs,
       output: opts.output,
+      onSpawn: opts.onSpawn,
+      onExit: opts.onExit,
     }),
   };
   if (opts.version !== undefined) spec.version = opts.version;

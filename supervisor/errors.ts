@@ -18,6 +18,8 @@ export class StartError extends Error {
   constructor(
     readonly childId: string,
     readonly reason: string,
+    /** The child's own stack for the failure, when it sent one (not this error's stack). */
+    readonly childStack?: string,
   ) {
     super(`child '${childId}' failed to start: ${reason}`);
   }

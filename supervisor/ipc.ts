@@ -13,8 +13,10 @@ export type ChildMessage =
   | { t: 'ready'; port?: number; version?: string; mount?: string }
   /** Liveness, every heartbeat interval, with the latest health and counters. */
   | { t: 'heartbeat'; status: ChildStatus }
-  /** The child failed to start; it exits right after. */
-  | { t: 'start_failed'; reason: string };
+  /** The child failed to start; it exits right after. `stack`: the error's, bounded (boundStack). */
+  | { t: 'start_failed'; reason: string; stack?: string }
+  /** The child is about to exit on an uncaught error; the supervisor keeps it as the exit's reason. */
+  | { t: 'crashed'; reason: string; stack?: string };
 
 /** Supervisor → child. */
 export type SupervisorMessage =
@@ -24,7 +26,15 @@ export type SupervisorMessage =
 export function isChildMessage(m: unknown): m is ChildMessage {
   if (m === null || typeof m !== 'object') return false;
   const t = (m as { t?: unknown }).t;
-  return t === 'ready' || t === 'heartbeat' || t === 'start_failed';
+  return t === 'ready' || t === 'heartbeat' || t === 'start_failed' || t === 'crashed';
+}
+
+/** At most this many characters of a stack travel and are kept: enough for the frames that matter. */
+export const STACK_MAX_CHARS = 4_000;
+
+/** A stack cut to STACK_MAX_CHARS, saying so when cut (a deep recursion must not fill the tree). */
+export function boundStack(stack: string): string {
+  return stack.length <= STACK_MAX_CHARS ? stack : `${stack.slice(0, STACK_MAX_CHARS)}\n    … (${stack.length - STACK_MAX_CHARS} more characters)`;
 }
 
 export function isSupervisorMessage(m: unknown): m is SupervisorMessage {
@@ -39,4 +49,6 @@ export const ENV = {
   childId: 'HYDRA_CHILD_ID',
   /** The HTTP port assigned to the child, when it serves HTTP. */
   port: 'HYDRA_PORT',
+  /** The supervisor's pid: a child whose parent is no longer this one exits (childLink.ts). */
+  supervisorPid: 'HYDRA_SUPERVISOR_PID',
 } as const;

@@ -8,14 +8,18 @@
  * - Stop: brutal_kill is SIGKILL at once; a timeout is SIGTERM (the child drains), then SIGKILL
  *   when the time is up.
  * - No orphans: execa's cleanup kills the child when the supervisor's process exits normally or
- *   by a signal it can catch; for SIGKILL the child's own link notices the IPC channel closing.
+ *   by a signal it can catch; for SIGKILL the child's own link notices the IPC channel closing or
+ *   its parent changing (HYDRA_SUPERVISOR_PID; childLink.ts). `onSpawn`/`onExit` let the owner
+ *   keep pid files, so a later start can find what a SIGKILLed one left.
+ * - Why it ended: a child about to crash sends `crashed` with its error's stack (start failures
+ *   send it in `start_failed`); the exit reason carries it, so the tree shows the last stack.
  */
 import { HEARTBEAT_MS, HEARTBEAT_TIMEOUT_MS, START_TIMEOUT_MS } from './defaults.js';
 import type { ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { execa } from 'execa';
 import { StartError } from './errors.js';
-import { ENV, isChildMessage, type ChildMessage } from './ipc.js';
+import { boundStack, ENV, isChildMessage, type ChildMessage } from './ipc.js';
 import type { ChildHandle, ChildStatus, ExitReason, Shutdown } from './types.js';
 
 export interface ProcessChildOptions {
@@ -36,6 +40,10 @@ export interface ProcessChildOptions {
   heartbeatTimeoutMs?: number;
   /** Lines the child writes; default: passed through to this process's stdout/stderr. */
   output?: (stream: 'stdout' | 'stderr', line: string) => void;
+  /** Called with the pid as soon as the process exists (before it is ready). */
+  onSpawn?: (pid: number) => void;
+  /** Called once the process has exited. */
+  onExit?: (pid: number) => void;
 }
 
 export function processChild(options: ProcessChildOptions): () => Promise<ChildHandle> {
@@ -50,6 +58,8 @@ class ProcessChild implements ChildHandle {
   private lastStatus: ChildStatus | null = null;
   private lastHeartbeatAt = Date.now();
   private killReason: string | null = null;
+  /** What the child said as it crashed: kept as the reason of its exit. */
+  private crash: { reason: string; stack?: string } | null = null;
   private stopping = false;
   private watchdog: NodeJS.Timeout | undefined;
 
@@ -60,6 +70,7 @@ class ProcessChild implements ChildHandle {
     this.exited = new Promise((resolve) => {
       proc.once('exit', (code, signal) => {
         clearInterval(this.watchdog);
+        if (proc.pid !== undefined) options.onExit?.(proc.pid);
         resolve(this.reasonFor(code, signal));
       });
     });
@@ -81,12 +92,13 @@ class ProcessChild implements ChildHandle {
       stdout: o.output ? 'pipe' : 'inherit',
       stderr: o.output ? 'pipe' : 'inherit',
       cwd: o.cwd,
-      env: { ...o.env, [ENV.childId]: o.id, [ENV.heartbeatMs]: String(heartbeatMs) },
+      env: { ...o.env, [ENV.childId]: o.id, [ENV.heartbeatMs]: String(heartbeatMs), [ENV.supervisorPid]: String(process.pid) },
       extendEnv: true,
       forceKillAfterDelay: false,
     });
     // execa's result promise is not used: exits are observed on the process itself.
     proc.catch(() => undefined);
+    if (proc.pid !== undefined) o.onSpawn?.(proc.pid);
     const child = new ProcessChild(proc, o);
     if (o.output) {
       for (const stream of ['stdout', 'stderr'] as const) {
@@ -129,6 +141,7 @@ class ProcessChild implements ChildHandle {
       this.lastHeartbeatAt = Date.now();
       this.lastStatus = m.status;
     }
+    if (m.t === 'crashed') this.crash = { reason: m.reason, ...(m.stack ? { stack: boundStack(m.stack) } : {}) };
     this.readyListener?.(m);
   }
 
@@ -151,11 +164,11 @@ class ProcessChild implements ChildHandle {
               this.lastStatus = null;
               resolve();
             }
-            else if (m.t === 'start_failed') reject(new StartError(id, m.reason));
+            else if (m.t === 'start_failed') reject(new StartError(id, m.reason, m.stack ? boundStack(m.stack) : undefined));
           };
         }),
         this.exited.then((r) => {
-          throw new StartError(id, `exited before it was ready (${r.reason})`);
+          throw new StartError(id, `exited before it was ready (${r.reason})`, r.stack);
         }),
         new Promise<never>((_, reject) => {
           timer = setTimeout(() => reject(new StartError(id, `not ready within its start timeout of ${timeoutMs} ms`)), timeoutMs);
@@ -186,6 +199,7 @@ class ProcessChild implements ChildHandle {
   private reasonFor(code: number | null, signal: NodeJS.Signals | null): ExitReason {
     if (this.killReason) return { normal: false, code, signal, reason: this.killReason };
     if (code === 0) return { normal: true, code, signal, reason: 'exit code 0' };
+    if (this.crash) return { normal: false, code, signal, reason: `exit code ${code}: ${this.crash.reason}`, ...(this.crash.stack ? { stack: this.crash.stack } : {}) };
     if (signal) return { normal: this.stopping && signal === 'SIGTERM', code, signal, reason: `killed by ${signal}` };
     return { normal: false, code, signal, reason: `exit code ${code}` };
   }

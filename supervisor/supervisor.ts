@@ -14,6 +14,7 @@
  * as rejections.
  */
 import { ChildRunning, NoSuchChild, StartError } from './errors.js';
+import { backoff } from '../core/backoff.js';
 import { backoffDelay, RestartWindow } from './restartWindow.js';
 import type { ChildHandle, ChildInfo, ChildSpec, ChildState, ChildStatus, ExitReason, Shutdown, SupervisorFlags, SupervisorReport, SupervisorSpec } from './types.js';
 import { validateChildSpec, validateSupervisorSpec, type ValidChildSpec } from './validateSpec.js';
@@ -23,6 +24,22 @@ import { validateChildSpec, validateSupervisorSpec, type ValidChildSpec } from '
 export interface SupervisorOptions {
   /** Every report (child started, terminated, restarting, gave up…), with OTP's keys. */
   onReport?: (report: SupervisorReport) => void;
+  /**
+   * Parking, for a supervisor of independent services (the node's `services`), not OTP: a child
+   * that fails to start, or exits abnormally `crashLimit` times in a row, is parked (left
+   * 'failed' with its reason, started again after a backoff from core/backoff.ts, doubling from
+   * backoffMinMs to backoffMaxMs) instead of counting toward the restart intensity. So one bad
+   * child never fails the supervisor's start, never uses up its intensity, and never has its
+   * siblings restarted or stopped. Nested supervisors get no parking unless given it: inside a
+   * service's own subtree OTP's semantics hold.
+   */
+  park?: ParkPolicy;
+}
+
+export interface ParkPolicy {
+  crashLimit: number;
+  backoffMinMs: number;
+  backoffMaxMs: number;
 }
 
 interface ChildRecord {
@@ -36,8 +53,12 @@ interface ChildRecord {
   failures: number;
   /** Bumped at each start, so the exit of an earlier run is recognised as stale. */
   run: number;
-  /** The restart this child waits for, while it waits out its backoff (state 'restarting'). */
+  /** The restart this child waits for, while it waits out its backoff (state 'restarting', or 'failed' when parked). */
   pending: PendingRestart | null;
+  /** Times parked in a row, for the parking backoff. */
+  parks: number;
+  /** Epoch ms of a parked child's next start. */
+  retryAt: number | null;
 }
 
 /** Children to start again once the backoff timer fires; a child leaves it when terminated meanwhile. */
@@ -81,6 +102,10 @@ export class Supervisor implements ChildHandle {
         try {
           await this.startChildRecord(rec);
         } catch (err) {
+          if (this.options.park) {
+            this.park(rec);
+            continue;
+          }
           await this.terminateAll();
           this.state = 'failed';
           this.finish({ normal: false, code: null, signal: null, reason: `start failed: ${(err as Error).message}` });
@@ -152,7 +177,14 @@ export class Supervisor implements ChildHandle {
       id,
       async (sup, rec) => {
         sup.refuseRunning(rec);
-        await sup.startChildRecord(rec);
+        // A parked child started by hand: its own retry is no longer due.
+        sup.cancelPending(rec);
+        try {
+          await sup.startChildRecord(rec);
+        } catch (err) {
+          if (sup.options.park) sup.park(rec);
+          throw err;
+        }
         return sup.infoOf(rec, Date.now());
       },
       (sub, rest) => sub.restartChild(rest),
@@ -192,6 +224,7 @@ export class Supervisor implements ChildHandle {
       startedAt: rec.handle ? rec.startedAt : null,
       uptimeMs: rec.handle && rec.startedAt ? now - rec.startedAt : null,
       lastExit: rec.lastExit,
+      ...(rec.retryAt !== null && rec.pending ? { retryAt: rec.retryAt } : {}),
       status: rec.handle?.status() ?? null,
       ...(rec.handle instanceof Supervisor ? { strategy: rec.handle.flags.strategy, children: rec.handle.whichChildren() } : {}),
     };
@@ -229,13 +262,15 @@ export class Supervisor implements ChildHandle {
 
   private async startChildRecord(rec: ChildRecord): Promise<void> {
     rec.state = 'starting';
+    rec.retryAt = null;
     const run = ++rec.run;
     let handle: ChildHandle;
     try {
       handle = await rec.spec.start();
     } catch (err) {
       rec.state = 'failed';
-      rec.lastExit = { normal: false, code: null, signal: null, reason: (err as Error).message ?? String(err) };
+      const childStack = err instanceof StartError ? err.childStack : undefined;
+      rec.lastExit = { normal: false, code: null, signal: null, reason: (err as Error).message ?? String(err), ...(childStack ? { stack: childStack } : {}) };
       this.report('start_error', rec.lastExit.reason, rec.spec.id);
       throw err instanceof StartError ? err : new StartError(rec.spec.id, (err as Error).message ?? String(err));
     }
@@ -262,13 +297,23 @@ export class Supervisor implements ChildHandle {
       return;
     }
     if (rec.spec.restart === 'transient' && reason.normal) return;
-    rec.failures = rec.startedAt !== null && Date.now() - rec.startedAt >= this.flags.backoffResetMs ? 1 : rec.failures + 1;
+    const ranLong = rec.startedAt !== null && Date.now() - rec.startedAt >= this.flags.backoffResetMs;
+    rec.failures = ranLong ? 1 : rec.failures + 1;
+    if (this.options.park) {
+      if (ranLong) rec.parks = 0;
+      if (rec.failures >= this.options.park.crashLimit) {
+        // Counted as a restart (a delayed one), as OTP counts a failed restart.
+        rec.restarts++;
+        return this.park(rec);
+      }
+    }
     await this.restart(rec);
   }
 
   /** Restarts per strategy; gives up (and fails to the parent) when over the intensity. */
   private async restart(rec: ChildRecord): Promise<void> {
-    if (!this.window.add()) return this.giveUp(rec);
+    // With parking a crash loop ends in a park, never in giving up (which would stop the siblings).
+    if (!this.options.park && !this.window.add()) return this.giveUp(rec);
     const delayMs = backoffDelay(rec.failures, this.flags.backoffInitialMs, this.flags.backoffMaxMs);
     const group = this.flags.strategy === 'one_for_one' ? this.oneForOne(rec) : this.flags.strategy === 'one_for_all' ? await this.oneForAll(rec) : await this.restForOne(rec);
     for (const r of group) r.state = 'restarting';
@@ -303,6 +348,11 @@ export class Supervisor implements ChildHandle {
         // OTP try_again_restart: a failed restart counts as another restart of that child.
         r.failures++;
         r.restarts++;
+        if (this.options.park) {
+          // Parked alone: the rest of the group still starts.
+          this.park(r);
+          continue;
+        }
         for (const rest of group.slice(group.indexOf(r) + 1)) rest.state = 'stopped';
         return this.restart(r);
       }
@@ -331,6 +381,37 @@ export class Supervisor implements ChildHandle {
   /** OTP: temporary children terminated by a sibling's restart are not restarted but deleted. */
   private dropTemporary(except: ChildRecord): void {
     for (const r of [...this.records]) if (r !== except && r.spec.restart === 'temporary') this.records.splice(this.records.indexOf(r), 1);
+  }
+
+  // ---- park --------------------------------------------------------------------------------
+
+  /** Leaves a child that failed 'failed' with its last exit, and starts it again after the parking backoff. */
+  private park(rec: ChildRecord): void {
+    const policy = this.options.park!;
+    const delayMs = backoff(rec.parks, { baseMs: policy.backoffMinMs, maxMs: policy.backoffMaxMs });
+    rec.parks++;
+    rec.handle = null;
+    rec.state = 'failed';
+    rec.retryAt = Date.now() + delayMs;
+    this.report('child_parked', `${rec.lastExit?.reason ?? 'failed'}; parked, next start in ${delayMs} ms`, rec.spec.id, null, delayMs);
+    const pending: PendingRestart = {
+      group: [rec],
+      timer: setTimeout(() => void this.enqueue(() => this.retryParked(rec, pending)).catch(() => undefined), delayMs),
+    };
+    rec.pending = pending;
+  }
+
+  private async retryParked(rec: ChildRecord, pending: PendingRestart): Promise<void> {
+    // Terminated, restarted by hand, or its supervisor stopping meanwhile: not due any more.
+    if (rec.pending !== pending || this.state !== 'running') return;
+    rec.pending = null;
+    rec.retryAt = null;
+    rec.restarts++;
+    try {
+      await this.startChildRecord(rec);
+    } catch {
+      this.park(rec);
+    }
   }
 
   // ---- terminate ---------------------------------------------------------------------------
@@ -422,7 +503,7 @@ export class Supervisor implements ChildHandle {
 }
 
 function newRecord(spec: ValidChildSpec): ChildRecord {
-  return { spec, handle: null, state: 'stopped', restarts: 0, startedAt: null, lastExit: null, failures: 0, run: 0, pending: null };
+  return { spec, handle: null, state: 'stopped', restarts: 0, startedAt: null, lastExit: null, failures: 0, run: 0, pending: null, parks: 0, retryAt: null };
 }
 
 /** A nested supervisor as a child of another: started fresh (new restart window) at each restart, as in OTP. */

@@ -23,6 +23,8 @@ export interface ExitReason {
   signal: string | null;
   /** One line for people: 'exit code 1', 'killed by SIGKILL', 'no heartbeat for 5000 ms', 'reached_max_restart_intensity'. */
   reason: string;
+  /** The stack of the error that ended it, when the child sent one (bounded: ipc.ts boundStack). */
+  stack?: string;
 }
 
 /** Counters and health a child reports (over IPC for processes). */
@@ -99,6 +101,8 @@ export interface ChildInfo {
   uptimeMs: number | null;
   /** Most recent exit, if any. */
   lastExit: ExitReason | null;
+  /** A parked child (failed, see SupervisorOptions.park): epoch ms of its next start. */
+  retryAt?: number;
   status: ChildStatus | null;
   strategy?: Strategy;
   children?: ChildInfo[];
@@ -107,7 +111,7 @@ export interface ChildInfo {
 /** What a supervisor reports, with OTP's keys: supervisor, context, reason, offender. */
 export interface SupervisorReport {
   supervisor: string;
-  context: 'child_started' | 'child_terminated' | 'start_error' | 'restarting' | 'shutdown' | 'reached_max_restart_intensity' | 'shutdown_error';
+  context: 'child_started' | 'child_terminated' | 'start_error' | 'restarting' | 'child_parked' | 'shutdown' | 'reached_max_restart_intensity' | 'shutdown_error';
   reason: string;
   offender: string | null;
   pid?: number | null;

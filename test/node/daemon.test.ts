@@ -131,20 +131,5 @@ t.test('SIGTERM stops the node gracefully (exit 0); SIGKILL of the daemon leaves
   t.pass('every child exited within 5 s of the daemon being killed');
 });
 
-t.test('when the root supervisor gives up, the daemon exits 1 after its children are gone', async (t) => {
-  // services gives up at the first crash (intensity 0) and fails to the root, which restarts
-  // it up to 3 times a minute; the 4th failure makes the root give up.
-  const node = await startNode(t, { intensity: 0, services: [fixtureService('ok', 'ping'), fixtureService('bad', 'crash', { env: { CRASH_AFTER_MS: '300' } })] });
-  const pids = new Set<number>();
-  const exit = await waitFor('the daemon to exit', async () => {
-    const tree = await getJson<NodeTreeReport>(`${node.file.adminUrl}/admin/tree`).catch(() => null);
-    for (const pid of tree ? servicePids(tree.body.tree) : []) pids.add(pid);
-    return node.proc.exitCode !== null ? node.exit : null;
-  }, 60_000, 50);
-  t.same(exit, { code: 1, signal: null }, 'exit 1');
-  t.ok(pids.size >= 2, `saw ${pids.size} service pids`);
-  t.notOk([...pids].some(alive), 'no service process is left');
-  t.match(node.output(), /"supervisor":"node","context":"reached_max_restart_intensity"/, 'the root reports it gave up');
-  t.match(node.output(), /"level":"error","msg":"node root supervisor gave up; exiting 1"/);
-  t.notOk(existsSync(path.join(node.home, 'run', 'node.json')), 'node.json removed');
-});
+// The root's giving up is no longer reached through `services`, which parks a crashing service
+// instead of giving up (issue 14, finding 3): see test/node/serviceFailures.test.ts.

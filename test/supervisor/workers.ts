@@ -41,6 +41,16 @@ export function alive(pid: number | null | undefined): boolean {
   }
 }
 
+/** Running, not a zombie waiting for a parent that does not reap it (Linux /proc). */
+export function running(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return stat.slice(stat.lastIndexOf(')') + 2)[0] !== 'Z';
+  } catch {
+    return false;
+  }
+}
+
 export async function waitGone(pids: Array<number | null>, timeoutMs = 10_000): Promise<void> {
   await waitFor(`processes ${pids.join(',')} gone`, () => pids.every((p) => !alive(p)), timeoutMs);
 }
