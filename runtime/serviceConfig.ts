@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL } from '../channels/redis/redisTransport.js';
 import { ConfigError } from '../core/errors.js';
 import { ENV } from '../supervisor/ipc.js';
+import { FUNCTIONS_ENV } from './functionsAccess.js';
 
 export interface ServiceConfig {
   /** Absolute path of the service module. */
@@ -20,6 +21,8 @@ export interface ServiceConfig {
   redisUrl: string;
   keyPrefix: string;
   nodeId: string;
+  /** Where `/_hydra/functions` listens and the secret its callers show; null: the node calls no functions here. */
+  functions: { socket: string; secret: string } | null;
 }
 
 /** Same rule as a consumer name (channels/consumer.ts), since that is what the id becomes. */
@@ -42,6 +45,12 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   const redisUrl = env.REDIS_URL || DEFAULT_REDIS_URL;
   if (!/^rediss?:\/\/[^\s]+$/.test(redisUrl)) throw new ConfigError('REDIS_URL', `'${redisUrl}' is not a Redis URL; expected redis://[:password@]host:port[/db]`);
 
+  const socket = env[FUNCTIONS_ENV.socket] ?? '';
+  const secret = env[FUNCTIONS_ENV.secret] ?? '';
+  if ((socket === '') !== (secret === '')) throw new ConfigError(socket === '' ? FUNCTIONS_ENV.socket : FUNCTIONS_ENV.secret, `is not set while ${socket === '' ? FUNCTIONS_ENV.secret : FUNCTIONS_ENV.socket} is; the node sets both or neither`);
+  if (socket !== '' && !isAbsolute(socket)) throw new ConfigError(FUNCTIONS_ENV.socket, `'${socket}' is not an absolute path; expected the Unix socket path the node chose`);
+  if (secret !== '' && secret.length < 32) throw new ConfigError(FUNCTIONS_ENV.secret, `is ${secret.length} characters; expected at least 32 (the node makes a random one)`);
+
   return {
     module,
     childId,
@@ -49,5 +58,6 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     redisUrl,
     keyPrefix: env.HYDRA_KEY_PREFIX ?? 'hydra:',
     nodeId: env.HYDRA_NODE_ID || hostname(),
+    functions: socket === '' ? null : { socket, secret },
   };
 }
