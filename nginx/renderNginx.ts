@@ -41,7 +41,22 @@ export interface NginxInput {
   maxBodySize?: string;
   /** Read/send timeout of proxied streams (WebSocket, SSE). */
   streamTimeout?: string;
+  /**
+   * nginx's `worker_connections` (boot.sh sets 4096): viewers together may hold 3/8 of them (a
+   * proxied request takes two), the rest stays for devices, /healthz and the admin API.
+   */
+  workerConnections?: number;
+  /** Mounts devices post to, limited in their own zone so viewers cannot starve them (default `/ingest`). */
+  deviceMounts?: string[];
+  /** Concurrent requests of one client address on viewer mounts (default 64). */
+  requestsPerClient?: number;
+  /** Concurrent requests of one client address on device mounts and /healthz (default 128: many devices may share a gateway). */
+  requestsPerDevice?: number;
+  /** `http2_max_concurrent_streams` (default 32; nginx's own 128 let two connections hold 256 streams). */
+  streamsPerConnection?: number;
 }
+
+export const DEFAULT_WORKER_CONNECTIONS = 4096;
 
 export class RenderError extends Error {
   override readonly name = 'RenderError';
@@ -95,9 +110,16 @@ function validate(input: NginxInput): void {
   input.adminAllow.forEach((a, i) => check(ALLOW.test(a), `adminAllow[${i}]`, a, 'an IP address or CIDR range'));
   if (input.maxBodySize !== undefined) check(SIZE.test(input.maxBodySize), 'maxBodySize', input.maxBodySize, 'an nginx size such as 1m');
   if (input.streamTimeout !== undefined) check(TIME.test(input.streamTimeout), 'streamTimeout', input.streamTimeout, 'an nginx time such as 3600s');
+  for (const field of ['workerConnections', 'requestsPerClient', 'requestsPerDevice', 'streamsPerConnection'] as const) {
+    const v = input[field];
+    if (v !== undefined) check(Number.isInteger(v) && v >= 1 && v <= 1_000_000, field, v, 'an integer from 1 to 1000000');
+  }
+  if (input.workerConnections !== undefined) check(input.workerConnections >= 64, 'workerConnections', input.workerConnections, 'at least 64');
+  (input.deviceMounts ?? []).forEach((m, i) => check(MOUNT.test(m), `deviceMounts[${i}]`, m, 'a path such as /ingest'));
   const mounts = new Set<string>();
   input.services.forEach((s, i) => {
     check(MOUNT.test(s.mount), `services[${i}].mount`, s.mount, 'a path such as /reports');
+    check(!s.mount.startsWith('/_'), `services[${i}].mount`, s.mount, "a path not starting with '/_' (paths under /_ are the runtime's own)");
     check(!['/healthz', '/admin', '/metrics'].includes(s.mount), `services[${i}].mount`, s.mount, 'a path other than /healthz, /admin and /metrics (the node admin has them)');
     check(!mounts.has(s.mount), `services[${i}].mount`, s.mount, 'a mount no other service has');
     mounts.add(s.mount);
@@ -131,6 +153,9 @@ export function renderNginx(input: NginxInput, templates: NginxTemplates = TEMPL
   validate(input);
   const services = [...input.services].sort((a, b) => (a.mount < b.mount ? -1 : a.mount > b.mount ? 1 : 0));
   const names = upstreamNames(services.map((s) => s.mount));
+  const devices = new Set(input.deviceMounts ?? ['/ingest']);
+  const requestsPerDevice = input.requestsPerDevice ?? 128;
+  const workerConnections = input.workerConnections ?? DEFAULT_WORKER_CONNECTIONS;
   let upstreams = '';
   let locations = '';
   for (const s of services) {
@@ -143,7 +168,8 @@ export function renderNginx(input: NginxInput, templates: NginxTemplates = TEMPL
     const upstream = names.get(s.mount)!;
     // max_fails/fail_timeout: a dead instance is skipped for 10 s instead of failing every request.
     upstreams += fill(templates.upstream, { mount: s.mount, instances, upstream, servers: servers.map((a) => `    server ${a} max_fails=3 fail_timeout=10s;\n`).join('') });
-    locations += fill(templates.location, { mount: s.mount, instances, upstream });
+    const zone = devices.has(s.mount) ? `        limit_conn hydra_device ${requestsPerDevice};\n` : '';
+    locations += fill(templates.location, { mount: s.mount, instances, upstream, limits: zone });
   }
   const http2Listen = input.http2 === 'listen' ? ' http2' : '';
   const http2Directive = input.http2 === 'directive' ? '    http2 on;\n' : '';
@@ -162,6 +188,11 @@ export function renderNginx(input: NginxInput, templates: NginxTemplates = TEMPL
     certificateKey: input.certificateKey,
     maxBodySize: input.maxBodySize ?? '1m',
     streamTimeout: input.streamTimeout ?? '3600s',
+    workerConnections: String(workerConnections),
+    streamsPerConnection: String(input.streamsPerConnection ?? 32),
+    requestsPerClient: String(input.requestsPerClient ?? 64),
+    viewerRequests: String(Math.floor((workerConnections * 3) / 8)),
+    requestsPerDevice: String(requestsPerDevice),
     adminAllow: input.adminAllow.map((a) => `        allow ${a};\n`).join(''),
     locations,
   });

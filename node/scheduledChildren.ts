@@ -19,7 +19,7 @@ import type { ChildSpec } from '../supervisor/types.js';
 import { clientUrl } from './adminHttp.js';
 import type { NodeConfig, SchedulerSettings } from './config.js';
 import { ReleaseLocator } from './releaseLocator.js';
-import { createServicesHost, localPort } from './servicesHost.js';
+import { createServicesHost, localFunctions } from './servicesHost.js';
 
 export interface ScheduledChildrenOptions {
   config: NodeConfig;
@@ -56,7 +56,7 @@ export function scheduledChildren(o: ScheduledChildrenOptions): { before: ChildS
   const wake: WakeRef = { reconciler: null, scheduler: null, calls: null };
   const after = [
     reconcilerChild({ nodeId: config.nodeId, store, host, intervalMs: settings.reconcileMs, wake, log: log.child({ component: 'reconciler' }), ...(o.beforeRetire ? { beforeRetire: o.beforeRetire } : {}) }),
-    callRunnerChild({ nodeId: config.nodeId, store, portOf: (service) => localPort(host, service), wake, log: log.child({ component: 'calls' }) }),
+    callRunnerChild({ nodeId: config.nodeId, store, functionsOf: (service) => localFunctions(host, service), wake, log: log.child({ component: 'calls' }) }),
     schedulerChild({ nodeId: config.nodeId, store, leaseMs: settings.leaseMs, tickMs: settings.tickMs, nodeTimeoutMs: settings.nodeTimeoutMs, wake, log: schedLog }),
   ];
   if (settings.listenUrl) after.push(listenerChild({ nodeId: config.nodeId, url: settings.listenUrl, wake, log: schedLog }));

@@ -5,9 +5,17 @@
  * as a dynamic child. It looks the supervisor up at each call, so a `services` supervisor that
  * was restarted (fresh, with only its static children) is simply seen without the instances,
  * and the reconciler starts them again.
+ *
+ * Each instance serves its functions on a Unix socket of its own in a private directory of this
+ * host (mode 0700, made on the first start), and only to callers showing the host's secret, made
+ * at random when the host is: both reach the instance through its environment, and the node's
+ * function-call runner finds them with `localFunctions`.
  */
-import { existsSync } from 'node:fs';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { FUNCTIONS_ENV, type FunctionsAddress } from '../runtime/functionsAccess.js';
 import { childIdOf, ReleasePreparing, type HostedInstance, type InstanceRequest, type ServicesHost } from '../scheduler/reconcile/servicesHost.js';
 import { serviceChildSpec } from '../runtime/serviceChild.js';
 import { instancePidHooks } from './instancePids.js';
@@ -34,6 +42,13 @@ export const OWN_APP_ROOT = path.dirname(path.dirname(DEFAULT_TOPOLOGY));
 interface Hosted {
   request: InstanceRequest;
   port: number;
+  socket: string;
+}
+
+/** A ServicesHost that also knows where its instances' functions are called. */
+export interface NodeServicesHost extends ServicesHost {
+  /** The functions socket of a hosted instance and the secret to show, or null. */
+  functionsOf(id: string): FunctionsAddress | null;
 }
 
 function findService(entries: TopologyEntry[], id: string): TopologyService | undefined {
@@ -64,8 +79,16 @@ export function resolveInstance(request: InstanceRequest): { module: string; cat
   return { module: catalog.module, catalog };
 }
 
-export function createServicesHost(options: ServicesHostOptions): ServicesHost {
+export function createServicesHost(options: ServicesHostOptions): NodeServicesHost {
   const hosted = new Map<string, Hosted>();
+  const secret = randomBytes(32).toString('base64url');
+  let socketDir: string | undefined;
+
+  /** A short path (a Unix socket path holds at most 107 bytes), the same for the same child id. */
+  function socketOf(id: string): string {
+    socketDir ??= mkdtempSync(path.join(tmpdir(), 'hydra-fn-'));
+    return path.join(socketDir, `${createHash('sha256').update(id).digest('hex').slice(0, 16)}.sock`);
+  }
 
   function takePort(id: string): number {
     const previous = hosted.get(id)?.port;
@@ -107,25 +130,32 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
       const { module, catalog } = resolveInstance(await locate(request));
       const id = childIdOf(request);
       const port = takePort(id);
+      const socket = socketOf(id);
       const spec = serviceChildSpec({
         id,
         ...instancePidHooks(options.env, id),
         module,
         port,
-        env: { ...options.env, ...(catalog?.env ?? {}), ...request.config },
+        // The node's own variables last: a catalog or spec setting cannot point them elsewhere.
+        env: { ...options.env, ...(catalog?.env ?? {}), ...request.config, [FUNCTIONS_ENV.socket]: socket, [FUNCTIONS_ENV.secret]: secret },
         ...(request.version !== null ? { version: request.version.slice(0, 12) } : catalog?.version !== undefined ? { version: catalog.version } : {}),
         ...(catalog?.shutdown !== undefined ? { shutdown: catalog.shutdown } : {}),
         ...(catalog?.startTimeoutMs !== undefined ? { startTimeoutMs: catalog.startTimeoutMs } : {}),
         ...(catalog?.heartbeatTimeoutMs !== undefined ? { heartbeatTimeoutMs: catalog.heartbeatTimeoutMs } : {}),
         ...(catalog?.nodeArgs !== undefined ? { nodeArgs: catalog.nodeArgs } : {}),
       });
-      hosted.set(id, { request, port });
+      hosted.set(id, { request, port, socket });
       try {
         await sup.startChild(spec);
       } catch (err) {
         hosted.delete(id);
         throw err;
       }
+    },
+
+    functionsOf(id: string): FunctionsAddress | null {
+      const h = hosted.get(id);
+      return h ? { socket: h.socket, secret } : null;
     },
 
     async stop(id: string): Promise<void> {
@@ -139,8 +169,9 @@ export function createServicesHost(options: ServicesHostOptions): ServicesHost {
   };
 }
 
-/** The port of a running instance of `service` on this node, healthy ones first; null when none runs. */
-export function localPort(host: ServicesHost, service: string): number | null {
-  const running = host.instances().filter((i) => i.request.service === service && i.state === 'running' && i.port !== null);
-  return (running.find((i) => i.healthy !== false) ?? running[0])?.port ?? null;
+/** Where to call the functions of a running instance of `service` on this node, healthy ones first; null when none runs. */
+export function localFunctions(host: NodeServicesHost, service: string): FunctionsAddress | null {
+  const running = host.instances().filter((i) => i.request.service === service && i.state === 'running');
+  const chosen = running.find((i) => i.healthy !== false) ?? running[0];
+  return chosen ? host.functionsOf(chosen.id) : null;
 }

@@ -1,7 +1,8 @@
 /**
  * `/_hydra/functions`: `GET` lists the manifest's functions with their parameters, `POST
  * /_hydra/functions/<name>` with `{ "args": {…} }` calls one and answers `{ "result": … }`.
- * Typed functions have their roles and arguments checked first (403, 400).
+ * Typed functions have their roles and arguments checked first (403, 400). Served only on the
+ * instance's private functions listener (functionsListener.ts), never on the port nginx proxies.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { send, sendError } from './httpAnswer.js';

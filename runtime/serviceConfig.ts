@@ -9,6 +9,7 @@ import { isAbsolute, resolve } from 'node:path';
 import { DEFAULT_REDIS_URL } from '../channels/redis/redisTransport.js';
 import { ConfigError } from '../core/errors.js';
 import { ENV } from '../supervisor/ipc.js';
+import { FUNCTIONS_ENV } from './functionsAccess.js';
 
 export interface ServiceConfig {
   /** Absolute path of the service module. */
@@ -25,6 +26,8 @@ export interface ServiceConfig {
    * 10 000). It also bounds what a channel keeps for a declared consumer that has not started.
    */
   highWaterMark: number;
+  /** Where `/_hydra/functions` listens and the secret its callers show; null: the node calls no functions here. */
+  functions: { socket: string; secret: string } | null;
 }
 
 /** Same rule as a consumer name (channels/consumer.ts), since that is what the id becomes. */
@@ -50,6 +53,11 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
   const hwmVar = env.HYDRA_CHANNEL_HIGH_WATER_MARK ?? '';
   const highWaterMark = hwmVar === '' ? 10_000 : Number(hwmVar);
   if (!Number.isInteger(highWaterMark) || highWaterMark < 1) throw new ConfigError('HYDRA_CHANNEL_HIGH_WATER_MARK', `'${hwmVar}' is not a high-water mark; expected a whole number of entries, at least 1`);
+  const socket = env[FUNCTIONS_ENV.socket] ?? '';
+  const secret = env[FUNCTIONS_ENV.secret] ?? '';
+  if ((socket === '') !== (secret === '')) throw new ConfigError(socket === '' ? FUNCTIONS_ENV.socket : FUNCTIONS_ENV.secret, `is not set while ${socket === '' ? FUNCTIONS_ENV.secret : FUNCTIONS_ENV.socket} is; the node sets both or neither`);
+  if (socket !== '' && !isAbsolute(socket)) throw new ConfigError(FUNCTIONS_ENV.socket, `'${socket}' is not an absolute path; expected the Unix socket path the node chose`);
+  if (secret !== '' && secret.length < 32) throw new ConfigError(FUNCTIONS_ENV.secret, `is ${secret.length} characters; expected at least 32 (the node makes a random one)`);
 
   return {
     module,
@@ -59,5 +67,6 @@ export function readServiceConfig(env: NodeJS.ProcessEnv = process.env): Service
     keyPrefix: env.HYDRA_KEY_PREFIX ?? 'hydra:',
     nodeId: env.HYDRA_NODE_ID || hostname(),
     highWaterMark,
+    functions: socket === '' ? null : { socket, secret },
   };
 }

@@ -1,7 +1,10 @@
 /**
  * The HTTP side of a service instance: the manifest's routes mounted under `/<name>/`, and the
- * runtime's own `GET /healthz`, `/_hydra/functions` (functionCalls.ts) and `GET
- * /_hydra/openapi.json` (openApiDocument.ts). Errors are JSON `{ error }` (httpAnswer.ts): 404
+ * runtime's own `GET /healthz` and `GET /_hydra/openapi.json` (openApiDocument.ts). This is the
+ * port nginx proxies, so it serves no functions (those are on the private functions listener,
+ * functionsListener.ts), refuses a target with `\`, dot segments or their encodings (400,
+ * requestTarget.ts) and drops every client-sent `x-hydra-*` header before a route sees it.
+ * Errors are JSON `{ error }` (httpAnswer.ts): 404
  * for an unknown route, 405 for a known path with another method, 413 for a body over 1 MiB
  * (requestBody.ts), the HttpError's status, else 500 with the error's message. A manifest's
  * `websocket` endpoint is served on the same port (serviceUpgrades.ts).
@@ -9,11 +12,11 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
-import { FUNCTIONS_PATH, serveFunctions } from './functionCalls.js';
 import { errorAnswer, respond, send, sendError } from './httpAnswer.js';
 import { loadServiceOpenApi, OPENAPI_PATH, type OpenApiDocument } from './openApiDocument.js';
 import { bodyWithinLimit } from './requestBody.js';
 import { RouteTable } from './routeTable.js';
+import { refusedTarget } from './requestTarget.js';
 import { HttpError } from './httpError.js';
 import type { HttpRequest, ServiceContext, ServiceHealth, ServiceManifest } from './serviceTypes.js';
 import { serveUpgrades, webSocketsOf } from './serviceUpgrades.js';
@@ -49,16 +52,18 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
   return server;
 }
 
-/** One request, by path: /healthz, the runtime's /_hydra/ paths, then the manifest's routes. */
+/** One request, by path: /healthz, the runtime's OpenAPI document, then the manifest's routes. */
 function requestServer(options: ServiceHttpOptions, mount: string): (raw: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { manifest, ctx, state } = options;
   const routes = new RouteTable(manifest.http ?? []);
   let openApi: OpenApiDocument | null | undefined;
   return async (raw, res) => {
+    const refused = refusedTarget(raw.url);
+    if (refused !== null) return sendError(res, 400, refused);
+    dropHydraHeaders(raw);
     const pathname = new URL(raw.url ?? '/', 'http://service.invalid').pathname;
     if (pathname === '/healthz') return serveHealth(res, options);
     options.onRequest();
-    if (pathname === FUNCTIONS_PATH || pathname.startsWith(`${FUNCTIONS_PATH}/`)) return serveFunctions(raw, res, manifest.functions ?? {}, ctx, state, pathname.slice(FUNCTIONS_PATH.length + 1));
     if (pathname === OPENAPI_PATH) {
       if (raw.method !== 'GET') return sendError(res, 405, `the OpenAPI document is read with GET, not ${raw.method}`, { allow: 'GET' });
       openApi ??= options.moduleFile ? loadServiceOpenApi(options.moduleFile, mount) : null;
@@ -67,6 +72,14 @@ function requestServer(options: ServiceHttpOptions, mount: string): (raw: Incomi
     if (pathname !== mount && !pathname.startsWith(`${mount}/`)) return sendError(res, 404, `no route ${raw.method} ${pathname}; this service serves under ${mount}/`);
     return serveRoute(raw, res, routes, ctx, state, pathname, mount);
   };
+}
+
+/**
+ * `x-hydra-*` headers are the node's own (a caller's role, the node secret): nothing from the
+ * public side may claim them. nginx clears the known ones too; this is the guarantee.
+ */
+export function dropHydraHeaders(raw: IncomingMessage): void {
+  for (const name of Object.keys(raw.headers)) if (name.startsWith('x-hydra-')) delete raw.headers[name];
 }
 
 function serveHealth(res: ServerResponse, options: ServiceHttpOptions): void {

@@ -48,6 +48,8 @@ let runtime: ServiceRuntimeContext | undefined;
 let state: unknown;
 let transport: Transport | undefined;
 let server: Server | undefined;
+/** The private listener of `/_hydra/functions`, when the node gave this instance a socket. */
+let functionsServer: Server | undefined;
 let closeServer: ((server: Server, graceMs: number) => Promise<void>) | undefined;
 let consumers: Consumer[] = [];
 let initDone = false;
@@ -110,6 +112,13 @@ async function start(): Promise<void> {
     closeServer = http.closeServer;
     server = http.createServiceHttp({ manifest: m, ctx: rt.ctx, state, log, health, onRequest: () => void httpRequests++, moduleFile: cfg.module });
     port = await http.listen(server, cfg.port);
+    checkStopping();
+  }
+  if (m.functions && cfg.functions) {
+    const fl = await import('./functionsListener.js');
+    closeServer ??= (await import('./serviceHttp.js')).closeServer;
+    functionsServer = fl.createFunctionsServer({ manifest: m, ctx: rt.ctx, state, log, secret: cfg.functions.secret });
+    await fl.listenOnSocket(functionsServer, cfg.functions.socket);
     checkStopping();
   }
 
@@ -200,7 +209,7 @@ async function stop(): Promise<void> {
   );
   if (startError !== null) throw startError;
   // Quiesce every source of work before the service's own stop hook tears its resources down.
-  await Promise.all([...consumers.map((c) => c.stop()), server && closeServer ? closeServer(server, HTTP_GRACE_MS) : undefined]);
+  await Promise.all([...consumers.map((c) => c.stop()), server && closeServer ? closeServer(server, HTTP_GRACE_MS) : undefined, functionsServer && closeServer ? closeServer(functionsServer, HTTP_GRACE_MS) : undefined]);
   if (initDone && manifest?.stop && runtime) await manifest.stop(runtime.ctx, state);
   await transport?.close();
   log.info('stopped', { counters: status().counters });

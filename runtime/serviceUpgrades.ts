@@ -9,6 +9,7 @@ import type { Duplex } from 'node:stream';
 import type { WebSocketServer } from 'ws';
 import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
+import { refusedTarget } from './requestTarget.js';
 import type { ServiceContext, WebSocketEndpoint } from './serviceTypes.js';
 
 /** Largest WebSocket message accepted; a bigger one closes the connection (1009). */
@@ -35,6 +36,13 @@ export function serveUpgrades(server: Server, options: UpgradeOptions): void {
   const { endpoint, mount } = options;
   let wss: Promise<WebSocketServer> | undefined;
   server.on('upgrade', (raw: IncomingMessage, socket: Duplex, head: Buffer) => {
+    const refused = refusedTarget(raw.url);
+    if (refused !== null) {
+      const body = JSON.stringify({ error: refused });
+      socket.end(`HTTP/1.1 400 Bad Request\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      return;
+    }
+    for (const name of Object.keys(raw.headers)) if (name.startsWith('x-hydra-')) delete raw.headers[name];
     const pathname = new URL(raw.url ?? '/', 'http://service.invalid').pathname;
     if (!endpoint || pathname !== `${mount}${endpoint.path}`) {
       const body = JSON.stringify({ error: `no WebSocket endpoint at ${pathname}` });

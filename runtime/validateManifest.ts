@@ -37,6 +37,8 @@ export function validateManifest(value: unknown): asserts value is ServiceManife
   if (Object.keys(consumes).length > 0 && typeof m.handle !== 'function') throw new SpecError('handle', m.handle, 'a function, since the service consumes channels');
   if (m.http !== undefined) routes(m.http);
   if (m.mount !== undefined && (typeof m.mount !== 'string' || !/^(\/[a-z0-9_-]+)+$/.test(m.mount))) throw new SpecError('mount', m.mount, 'a path such as /reports (lower-case segments, no trailing slash)');
+  // Paths under /_ are the runtime's own (/_hydra/…): a mount there could shadow or expose them.
+  if (m.mount !== undefined && m.mount.startsWith('/_')) throw new SpecError('mount', m.mount, "a path not starting with '/_' (paths under /_ are the runtime's own)");
   if (m.websocket !== undefined) websocketEndpoint(m.websocket);
   if (m.functions !== undefined) functions(m.functions);
   if (m.upcasters !== undefined) upcasterSteps(m.upcasters);

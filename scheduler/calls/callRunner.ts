@@ -1,10 +1,13 @@
 /**
  * The node's side of the function-call mailbox (callStore.ts): it claims the calls addressed to
  * this node (woken by NOTIFY hydra_calls, and polling as the backstop), POSTs `{args}` to
- * `/_hydra/functions/<fn>` of a local running instance of the service on 127.0.0.1, and writes
- * the instance's status and answer back (or why it could not call it).
+ * `/_hydra/functions/<fn>` of a local running instance of the service on that instance's private
+ * functions socket, with the node's secret, and writes the instance's status and answer back (or
+ * why it could not call it).
  */
+import { request } from 'node:http';
 import { ROLE_HEADER } from '../../runtime/functionParams.js';
+import { SECRET_HEADER, type FunctionsAddress } from '../../runtime/functionsAccess.js';
 import type { Logger } from '../../core/log.js';
 import { PassLoop } from '../passLoop.js';
 import type { ChildSpec } from '../../supervisor/types.js';
@@ -15,8 +18,8 @@ import { claimCalls, finishCall, type CallAnswer, type ClaimedCall } from './cal
 export interface CallRunnerOptions {
   nodeId: string;
   store: StoreRef;
-  /** The port of a running instance of `service` on this node (healthy ones first), or null. */
-  portOf: (service: string) => number | null;
+  /** Where to call the functions of a running instance of `service` on this node (healthy ones first), or null. */
+  functionsOf: (service: string) => FunctionsAddress | null;
   log: Logger;
   /** Polling backstop (default 1000 ms). */
   pollMs?: number;
@@ -39,22 +42,41 @@ function parseBody(text: string): unknown {
 }
 
 /** Calls the local instance; never throws (a failure is an answer too). */
-export async function callLocal(call: ClaimedCall, port: number | null, nodeId: string): Promise<CallAnswer> {
-  if (port === null) return { state: 'failed', url: null, error: `no running instance of service ${call.service} on node ${nodeId} any more (it stopped or moved since the call was addressed)` };
-  const url = `http://127.0.0.1:${port}/_hydra/functions/${encodeURIComponent(call.fn)}`;
+export async function callLocal(call: ClaimedCall, target: FunctionsAddress | null, nodeId: string): Promise<CallAnswer> {
+  if (target === null) return { state: 'failed', url: null, error: `no running instance of service ${call.service} on node ${nodeId} any more (it stopped or moved since the call was addressed)` };
+  const path = `/_hydra/functions/${encodeURIComponent(call.fn)}`;
+  const url = `unix:${target.socket}:${path}`;
+  const waitMs = Math.max(1, Math.ceil(call.remainingMs));
   try {
-    const res = await fetch(url, {
-      method: 'POST',
-      headers: { 'content-type': 'application/json', accept: 'application/json', [ROLE_HEADER]: call.role },
-      body: JSON.stringify({ args: call.args }),
-      signal: AbortSignal.timeout(Math.max(1, Math.ceil(call.remainingMs))),
-    });
-    return { state: 'done', status: res.status, body: parseBody(await res.text()), url };
+    const { status, text } = await postOnSocket(target, path, call.role, JSON.stringify({ args: call.args }), waitMs);
+    return { state: 'done', status, body: parseBody(text), url };
   } catch (err) {
-    if (err instanceof Error && (err.name === 'TimeoutError' || err.name === 'AbortError')) return { state: 'failed', url, error: `no answer within the caller's ${Math.round(call.remainingMs)} ms` };
-    const cause = err instanceof Error ? ((err.cause as Error | undefined)?.message ?? err.message) : String(err);
-    return { state: 'failed', url, error: `could not be reached: ${cause}` };
+    if (err instanceof Error && err.name === 'TimeoutError') return { state: 'failed', url, error: `no answer within the caller's ${Math.round(call.remainingMs)} ms` };
+    return { state: 'failed', url, error: `could not be reached: ${err instanceof Error ? err.message : String(err)}` };
   }
+}
+
+/** One POST over the instance's Unix socket (fetch cannot dial one), bounded by `waitMs`. */
+function postOnSocket(target: FunctionsAddress, path: string, role: string, body: string, waitMs: number): Promise<{ status: number; text: string }> {
+  return new Promise((resolve, reject) => {
+    const req = request(
+      {
+        socketPath: target.socket,
+        path,
+        method: 'POST',
+        headers: { 'content-type': 'application/json', accept: 'application/json', 'content-length': Buffer.byteLength(body), [ROLE_HEADER]: role, [SECRET_HEADER]: target.secret },
+        signal: AbortSignal.timeout(waitMs),
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        res.on('data', (c: Buffer) => chunks.push(c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('utf8') }));
+        res.on('error', reject);
+      },
+    );
+    req.on('error', (err: Error) => reject(err.name === 'AbortError' ? Object.assign(new Error('timed out'), { name: 'TimeoutError' }) : err));
+    req.end(body);
+  });
 }
 
 export class CallRunner {
@@ -86,7 +108,7 @@ export class CallRunner {
       const calls = await claimCalls(pool, this.options.nodeId, BATCH);
       await Promise.all(
         calls.map(async (call) => {
-          const answer = await callLocal(call, this.options.portOf(call.service), this.options.nodeId);
+          const answer = await callLocal(call, this.options.functionsOf(call.service), this.options.nodeId);
           this.options.log.info('function call answered', { call: call.id, service: call.service, function: call.fn, ...(answer.state === 'done' ? { status: answer.status } : { error: answer.error }) });
           await finishCall(pool, call.id, answer);
         }),

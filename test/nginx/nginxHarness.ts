@@ -64,7 +64,7 @@ export interface TestNginx {
  * Starts nginx (it daemonizes) with `include` holding `initial`, in a temp prefix; as root its
  * workers run as nobody. Waits for the pid file.
  */
-export async function startNginx(t: Test, initial: string): Promise<TestNginx> {
+export async function startNginx(t: Test, initial: string, workerConnections = 256): Promise<TestNginx> {
   const prefix = tempDir(t, 'nginx');
   const include = path.join(prefix, 'hydra.conf');
   const conf = path.join(prefix, 'nginx.conf');
@@ -77,7 +77,7 @@ export async function startNginx(t: Test, initial: string): Promise<TestNginx> {
       `pid ${pidFile};`,
       `error_log ${path.join(prefix, 'error.log')} info;`,
       'worker_processes 1;',
-      'events { worker_connections 256; }',
+      `events { worker_connections ${workerConnections}; }`,
       'http {',
       ...['client_body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'].map(temp),
       '  access_log off;',

@@ -63,7 +63,12 @@ t.test('placements in, nginx config out: an upstream per mount, TLS, HSTS, redir
   t.match(text, /proxy_read_timeout 3600s;/);
   t.match(text, /proxy_buffering off;/);
   t.match(text, /client_max_body_size 1m;/);
-  t.match(text, /location = \/healthz \{\n\s+proxy_pass http:\/\/hydra_admin\/healthz;/);
+  t.match(text, /location = \/healthz \{\n\s+limit_conn hydra_device 128;\n\s+proxy_pass http:\/\/hydra_admin\/healthz;/, '/healthz counts in the device zone, not the viewers\'');
+  t.match(text, /proxy_set_header x-hydra-role "";\n\s+proxy_set_header x-hydra-node-secret "";/, 'client x-hydra-* headers are cleared');
+  t.match(text, /http2_max_concurrent_streams 32;\n\s+limit_conn hydra_client 64;\n\s+limit_conn hydra_viewers 1536;/, 'per-connection, per-client and viewer limits (3/8 of 4096 worker connections)');
+  t.match(text, /location \/ingest\/ \{\n\s+limit_conn hydra_device 128;\n\s+proxy_pass/, 'ingest has its own zone');
+  t.match(text, /location \/state\/ \{\n\s+proxy_pass/, 'viewer mounts keep the server limits');
+  t.throws(() => renderNginx(input({ services: [{ mount: '/_hydra', instances: ['x#1'], upstreams: [{ host: '127.0.0.1', port: 7000 }] }] })), { name: 'RenderError', message: /services\[0\]\.mount: "\/_hydra" is invalid; expected a path not starting with '\/_'/ }, 'a mount under /_ is refused');
   t.match(text, /location \/admin\/ \{\n\s+allow 127\.0\.0\.1;\n\s+allow ::1;\n\s+deny all;/);
   t.notMatch(text, /\{\{/, 'no placeholder left');
 });

@@ -4,6 +4,11 @@
  * HTTP, draining on SIGTERM, start failures, and dying with its parent's IPC channel.
  */
 import { fork, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { createInterface } from 'node:readline';
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
@@ -68,6 +73,32 @@ const lastHeartbeat = (svc: Running, test: (counters: Record<string, number>) =>
   [...svc.messages].reverse().find((m) => m.t === 'heartbeat' && test(m.status.counters));
 
 const redisEnv = (r: TestRedis) => ({ REDIS_URL: r.url, HYDRA_KEY_PREFIX: r.prefix });
+
+/** A functions socket in a private temp folder and a secret, as the node's ServicesHost hands them out. */
+function functionsEnv(t: Test): { socket: string; secret: string; env: Record<string, string> } {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hydra-fn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const socket = path.join(dir, 'tools.sock');
+  const secret = randomBytes(32).toString('base64url');
+  return { socket, secret, env: { HYDRA_FUNCTIONS_SOCKET: socket, HYDRA_FUNCTIONS_SECRET: secret } };
+}
+
+type Answer = { status: number; body: Record<string, unknown> };
+
+/** One request with its target sent exactly as given (no URL normalisation). */
+function rawRequest(where: { socketPath: string } | { host: string; port: number }, method: string, target: string, headers: Record<string, string>, body?: string): Promise<Answer> {
+  return new Promise((resolve, reject) => {
+    const req = httpRequest({ ...where, method, path: target, headers: { ...headers, ...(body !== undefined ? { 'content-length': String(Buffer.byteLength(body)) } : {}) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as Record<string, unknown> }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
+}
+const onSocket = (socketPath: string, method: string, target: string, headers: Record<string, string>, body?: string) => rawRequest({ socketPath }, method, target, headers, body);
+const onPort = (port: number, method: string, target: string, headers: Record<string, string>, body?: string) => rawRequest({ host: '127.0.0.1', port }, method, target, headers, body);
 
 t.test('says ready only after its consumer has handled its own pending entries', async (t) => {
   const r = await testRedis(t);
@@ -201,14 +232,13 @@ t.test("exits when its parent's IPC channel closes", async (t) => {
   t.ok(Date.now() - started < 2_000, `gone in ${Date.now() - started} ms`);
 });
 
-t.test('functions with typed parameters: defaults filled, bad arguments refused naming them, listed', async (t) => {
+t.test('functions with typed parameters (on the functions socket, with the node secret): defaults filled, bad arguments refused naming them, listed', async (t) => {
   const r = await testRedis(t);
-  const svc = startService(t, fixture('functionsService.ts'), redisEnv(r));
-  const { port } = await svc.message('ready');
-  const call = async (name: string, args?: unknown, method = 'POST') => {
-    const res = await fetch(`http://127.0.0.1:${port}/_hydra/functions/${name}`, { method, ...(method === 'POST' ? { body: JSON.stringify(args === undefined ? {} : { args }) } : {}) });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const fn = functionsEnv(t);
+  const svc = startService(t, fixture('functionsService.ts'), { ...redisEnv(r), ...fn.env });
+  await svc.message('ready');
+  const call = async (name: string, args?: unknown, method = 'POST') =>
+    onSocket(fn.socket, method, `/_hydra/functions/${name}`, { 'x-hydra-node-secret': fn.secret }, method === 'POST' ? JSON.stringify(args === undefined ? {} : { args }) : undefined);
   t.same(await call('compact', { site: 3 }), { status: 200, body: { result: { got: { site: 3, keep: 100, dryRun: false, tags: [] } } } }, 'defaults filled in, the optional one left out');
   t.same(await call('compact', { site: 3, keep: 5, note: 'x', tags: ['a'] }), { status: 200, body: { result: { got: { site: 3, keep: 5, dryRun: false, tags: ['a'], note: 'x' } } } });
   t.same(await call('compact', {}), { status: 400, body: { error: "compact: argument 'site' is missing (an integer)" } });
@@ -217,15 +247,12 @@ t.test('functions with typed parameters: defaults filled, bad arguments refused 
     body: { error: `compact: unknown argument 'extra' (compact takes site, keep, dryRun, tags, note); argument 'site': expected an integer, got "north"; argument 'keep': expected an integer, got 1.5` },
   });
   t.same(await call('echo', { anything: [1] }), { status: 200, body: { result: { anything: [1] } } }, 'a plain function takes any object');
-  const wipe = async (role?: string) => {
-    const res = await fetch(`http://127.0.0.1:${port}/_hydra/functions/wipe`, { method: 'POST', headers: role ? { 'x-hydra-role': role } : {}, body: '{}' });
-    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-  };
+  const wipe = (role?: string) => onSocket(fn.socket, 'POST', '/_hydra/functions/wipe', { 'x-hydra-node-secret': fn.secret, ...(role ? { 'x-hydra-role': role } : {}) }, '{}');
   t.same(await wipe('operator'), { status: 200, body: { result: 'wiped' } }, 'an operator may call an operator-only function');
   t.same(await wipe('scheduler'), { status: 403, body: { error: 'wipe may be called as operator only; this call came as scheduler' } }, 'a cron job may not');
   t.same(await wipe(), { status: 403, body: { error: 'wipe may be called as operator only; this call came as no role' } }, 'nor a call without a role');
-  const list = await fetch(`http://127.0.0.1:${port}/_hydra/functions`);
-  t.same(await list.json(), {
+  const list = await onSocket(fn.socket, 'GET', '/_hydra/functions', { 'x-hydra-node-secret': fn.secret });
+  t.same(list.body, {
     service: 'tools',
     version: '1.0.0',
     functions: [
@@ -235,5 +262,34 @@ t.test('functions with typed parameters: defaults filled, bad arguments refused 
     ],
   });
   t.equal((await call('', undefined, 'POST')).status, 405, 'the list is read with GET');
+});
+
+t.test('functions are not on the public port: crafted paths are refused (400), a client-sent role is ignored, the socket wants the secret', async (t) => {
+  const r = await testRedis(t);
+  const fn = functionsEnv(t);
+  const svc = startService(t, fixture('functionsService.ts'), { ...redisEnv(r), ...fn.env });
+  const { port } = await svc.message('ready');
+  // A raw request, so the client library cannot normalise the target first (as curl --path-as-is).
+  const raw = (method: string, target: string, headers: Record<string, string> = {}) => onPort(port!, method, target, headers, method === 'POST' ? '{}' : undefined);
+  for (const target of ['/probe/..\\_hydra/functions', '/probe/%5c_hydra/functions', '/probe/%5C..%5C_hydra/functions', '/probe/%2e%2e/_hydra/functions', '/probe/../_hydra/functions', '/probe/./x', '/probe/%2F_hydra/functions', '/probe/.%2e/_hydra/functions']) {
+    const got = await raw('GET', target);
+    t.equal(got.status, 400, `GET ${target} is refused`);
+    t.match(got.body.error, /request path/, `GET ${target} says why`);
+  }
+  const wipe = await raw('POST', '/probe/..\\_hydra/functions/wipe', { 'x-hydra-role': 'operator' });
+  t.equal(wipe.status, 400, 'the wipe of the report, with a client-sent x-hydra-role: operator, is refused');
+  t.same(await raw('GET', '/_hydra/functions'), { status: 404, body: { error: 'no route GET /_hydra/functions; this service serves under /tools/' } }, 'the public port has no functions, even asked directly');
+  t.same((await raw('POST', '/_hydra/functions/wipe', { 'x-hydra-role': 'operator' })).status, 404, 'nor an operator-only one with a client-sent role');
+  t.equal((await raw('GET', '/healthz?next=%2F..%5C')).status, 200, 'an encoded slash in the query string is not the path');
+  t.same(await onSocket(fn.socket, 'POST', '/_hydra/functions/wipe', { 'x-hydra-role': 'operator' }, '{}'), { status: 403, body: { error: 'a function call must carry this node\'s secret in x-hydra-node-secret' } }, 'the socket refuses a call without the secret');
+  t.equal((await onSocket(fn.socket, 'POST', '/_hydra/functions/wipe', { 'x-hydra-role': 'operator', 'x-hydra-node-secret': 'x'.repeat(43) }, '{}')).status, 403, 'and with a wrong one');
+  t.equal((await onSocket(fn.socket, 'GET', '/x/..\\_hydra/functions', { 'x-hydra-node-secret': fn.secret })).status, 400, 'the socket refuses crafted paths too');
+});
+
+t.test('a service mounted under /_ is refused at start', async (t) => {
+  const r = await testRedis(t);
+  const svc = startService(t, fixture('underscoreMountService.ts'), redisEnv(r));
+  t.match(await svc.message('start_failed'), { reason: `SpecError: mount: "/_hydra" is invalid; expected a path not starting with '/_' (paths under /_ are the runtime's own)` });
+  t.same(await svc.exited, { code: 1, signal: null });
 });
 

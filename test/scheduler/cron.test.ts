@@ -6,7 +6,6 @@
 import { once } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import pg from 'pg';
@@ -229,17 +228,22 @@ t.test('service functions: called on a running instance; no instance or an error
     let body = '';
     req.on('data', (c: Buffer) => (body += c.toString()));
     req.on('end', () => {
-      calls.push({ method: req.method, url: req.url, body: JSON.parse(body || 'null') as unknown });
+      calls.push({ method: req.method, url: req.url, secret: req.headers['x-hydra-node-secret'], body: JSON.parse(body || 'null') as unknown });
       const send = (status: number, value: unknown) => res.writeHead(status, { 'content-type': 'application/json' }).end(JSON.stringify(value));
       if (req.method === 'POST' && req.url === '/_hydra/functions/compact') send(200, { compacted: (JSON.parse(body) as { args: { table: string } }).args.table, rows: 42 });
       else if (req.url === '/_hydra/functions/explode') send(500, { error: 'disk full' });
       else send(404, { error: 'no such function' });
     });
   });
-  server.listen(0, '127.0.0.1');
+  // The instance's functions listener is a Unix socket the node chose, called with the node's secret.
+  const socketDir = mkdtempSync(join(tmpdir(), 'hydra-fn-'));
+  t.teardown(() => rmSync(socketDir, { recursive: true, force: true }));
+  const socket = join(socketDir, 'store.sock');
+  const secret = 's'.repeat(43);
+  server.listen(socket);
   await once(server, 'listening');
   t.teardown(() => new Promise<void>((r) => server.close(() => r())));
-  const port = (server.address() as AddressInfo).port;
+  const port = 7777;
 
   await defineJob(pool, { name: 'compact', schedule: '0 * * * *', target: { kind: 'service_function', service: 'store', function: 'compact', args: { table: 'readings' } } }, 'test');
   await defineJob(pool, { name: 'explode', schedule: '0 * * * *', target: { kind: 'service_function', service: 'store', function: 'explode' } }, 'test');
@@ -248,7 +252,7 @@ t.test('service functions: called on a running instance; no instance or an error
   // Node n1 with a running placement of store; its side of the call mailbox runs here, with the
   // test server as its local instance (the real node's is exercised by the fleet tests).
   await pool.query("INSERT INTO nodes (id, host_key, address, version) VALUES ('n1', 'hk1', 'https://n1.example.net', '1')");
-  const n1 = new CallRunner({ nodeId: 'n1', store: { pool }, portOf: (service) => (service === 'store' ? port : null), log: quiet, pollMs: 20 });
+  const n1 = new CallRunner({ nodeId: 'n1', store: { pool }, functionsOf: (service) => (service === 'store' ? { socket, secret } : null), log: quiet, pollMs: 20 });
   n1.start();
   t.teardown(() => n1.stop());
   await pool.query("INSERT INTO service_specs (name) VALUES ('store')");
@@ -259,9 +263,9 @@ t.test('service functions: called on a running instance; no instance or an error
   const run = await runJobNow(pool, 'compact', 'test', quiet);
   t.match(run, {
     state: 'succeeded',
-    result: { service: 'store', function: 'compact', node: 'n1', status: 200, url: `http://127.0.0.1:${port}/_hydra/functions/compact`, body: { compacted: 'readings', rows: 42 } },
+    result: { service: 'store', function: 'compact', node: 'n1', status: 200, url: `unix:${socket}:/_hydra/functions/compact`, body: { compacted: 'readings', rows: 42 } },
   });
-  t.same(calls, [{ method: 'POST', url: '/_hydra/functions/compact', body: { args: { table: 'readings' } } }], 'POSTed {args} as JSON');
+  t.same(calls, [{ method: 'POST', url: '/_hydra/functions/compact', secret, body: { args: { table: 'readings' } } }], 'POSTed {args} as JSON, with the node secret');
   t.same((await listRuns(pool, 'compact', 1))[0]?.result, run.result, 'the result is recorded in job_runs');
 
   t.match(await runJobNow(pool, 'explode', 'test', quiet), { state: 'failed', error: /store\.explode .* answered 500: disk full$/ });
@@ -270,7 +274,7 @@ t.test('service functions: called on a running instance; no instance or an error
 
   // The node runs the call but its instance went away meanwhile: the run fails saying so.
   await n1.stop();
-  const offline = new CallRunner({ nodeId: 'n1', store: { pool }, portOf: () => null, log: quiet, pollMs: 20 });
+  const offline = new CallRunner({ nodeId: 'n1', store: { pool }, functionsOf: () => null, log: quiet, pollMs: 20 });
   offline.start();
   t.teardown(() => offline.stop());
   t.match(await runJobNow(pool, 'compact', 'test', quiet), { state: 'failed', error: /^store\.compact \(node n1\) no running instance of service store on node n1 any more/ });
