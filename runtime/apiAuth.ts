@@ -3,8 +3,10 @@
  * for the routes, WebSocket and SSE endpoints that need a viewer or an operator. Answers are
  * cached per token for AUTH_CACHE_MS, so a busy stream does not query PostgreSQL per request;
  * that is also the bound on how long a revoked token keeps working on an instance. An expiry is
- * checked on every request (the cached row carries it). Fails closed: without DATABASE_URL, or
- * with the database unreachable or unmigrated, every such request answers 503.
+ * checked on every request (the cached row carries it). While the database cannot be reached, a
+ * token this instance has already checked keeps its last answer (reads of live state survive a
+ * PostgreSQL outage; a revocation made during it takes effect when it ends); any other token,
+ * and every token without DATABASE_URL or without the api_tokens table, answers 503.
  *
  * `pg` is imported on the first check, so services whose routes are all public or device-only
  * never load it.
@@ -44,23 +46,44 @@ export function apiAuthFromEnv(env: NodeJS.ProcessEnv, now: () => number = Date.
 
   const poolOf = (databaseUrl: string): Promise<Pool> =>
     (pool ??= import('pg').then(({ default: pg }) => {
-      const p = new pg.Pool({ connectionString: databaseUrl, max: 2, idleTimeoutMillis: 30_000, allowExitOnIdle: true, connectionTimeoutMillis: 5_000 });
+      const p = new pg.Pool({ connectionString: databaseUrl, max: 2, idleTimeoutMillis: 30_000, allowExitOnIdle: true, connectionTimeoutMillis: 1_000, query_timeout: 1_000 });
       p.on('error', () => undefined);
       return p;
     }));
+
+  const inFlight = new Map<string, Promise<TokenRow | null>>();
+
+  const lookUp = async (id: string, secret: string): Promise<TokenRow | null> => {
+    const p = await poolOf(url!);
+    const { rows } = await p.query<TokenRow>('SELECT role, secret_sha256, expires_at, revoked_at FROM api_tokens WHERE id = $1', [id]);
+    const row = rows[0] && secretMatches(secret, rows[0].secret_sha256) ? rows[0] : null;
+    // When it was last used, to within the cache time: for `hydra token list` and audits.
+    if (row && row.revoked_at === null) p.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [id]).catch(() => undefined);
+    return row;
+  };
 
   const rowOf = async (id: string, secret: string): Promise<TokenRow | null> => {
     const key = `${id}:${secretHash(secret).toString('hex')}`;
     const hit = cache.get(key);
     if (hit && now() - hit.at < AUTH_CACHE_MS) return hit.row;
-    const p = await poolOf(url!);
-    const { rows } = await p.query<TokenRow>('SELECT role, secret_sha256, expires_at, revoked_at FROM api_tokens WHERE id = $1', [id]);
-    const row = rows[0] && secretMatches(secret, rows[0].secret_sha256) ? rows[0] : null;
-    if (cache.size >= CACHE_LIMIT) cache.clear();
-    cache.set(key, { row, at: now() });
-    // When it was last used, to within the cache time: for `hydra token list` and audits.
-    if (row && row.revoked_at === null) p.query('UPDATE api_tokens SET last_used_at = now() WHERE id = $1', [id]).catch(() => undefined);
-    return row;
+    // One query per token at a time, however many requests carry it.
+    let pending = inFlight.get(key);
+    if (!pending) {
+      pending = lookUp(id, secret).finally(() => inFlight.delete(key));
+      inFlight.set(key, pending);
+    }
+    try {
+      const row = await pending;
+      if (cache.size >= CACHE_LIMIT) cache.clear();
+      cache.set(key, { row, at: now() });
+      return row;
+    } catch (err) {
+      // The database is away: a token this instance has already checked keeps its last answer
+      // (live state must stay readable through a PostgreSQL outage), asked again AUTH_CACHE_MS later.
+      if (!hit) throw err;
+      cache.set(key, { row: hit.row, at: now() });
+      return hit.row;
+    }
   };
 
   return {
