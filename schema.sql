@@ -269,3 +269,17 @@ BEGIN
 END $$;
 CREATE TRIGGER function_calls_wake_node AFTER INSERT ON function_calls
   FOR EACH ROW EXECUTE FUNCTION hydra_wake_calls();
+
+-- API tokens (migration 009): viewer or operator, `hydra_<id>_<secret>`, only the secret's
+-- SHA-256 kept (a 256-bit random secret needs no slow hash).
+CREATE TABLE api_tokens (
+  id           text        PRIMARY KEY CHECK (id ~ '^[a-z0-9]{12}$'),
+  name         text        NOT NULL CHECK (length(name) BETWEEN 1 AND 100),
+  role         text        NOT NULL CHECK (role IN ('viewer', 'operator')),
+  secret_sha256 bytea      NOT NULL CHECK (length(secret_sha256) = 32),
+  created_by   text        NOT NULL,
+  created_at   timestamptz NOT NULL DEFAULT now(),
+  expires_at   timestamptz,
+  revoked_at   timestamptz,
+  last_used_at timestamptz
+);

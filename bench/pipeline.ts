@@ -34,9 +34,9 @@ function items(seq: number): ItemRecord[] {
 }
 
 /** Subscribes to the state's SSE stream for item 1 of every unit (one change per frame: a subscriber the size of an operator screen, not a firehose that SSE would drop as too slow); calls back with each change. */
-function sse(port: number, onChange: (c: StateChangeV1) => void): Promise<http.ClientRequest> {
+function sse(port: number, token: string, onChange: (c: StateChangeV1) => void): Promise<http.ClientRequest> {
   return new Promise((resolve, reject) => {
-    const req = http.get({ host: '127.0.0.1', port, path: '/state/stream?site=1&item=1', agent: false }, (res) => {
+    const req = http.get({ host: '127.0.0.1', port, path: '/state/stream?site=1&item=1', headers: { authorization: `Bearer ${token}` }, agent: false }, (res) => {
       if (res.statusCode !== 200) return reject(new Error(`SSE answered ${res.statusCode}`));
       let buf = '';
       res.setEncoding('utf8');
@@ -111,7 +111,7 @@ async function runPipeline(): Promise<{ saturated: PhaseResult; paced: PhaseResu
   try {
     const site = fleet.sites[0]!;
     const firstChange = new Map<string, number>();
-    const stream = await sse(node.port('state'), (c) => {
+    const stream = await sse(node.port('state'), node.token, (c) => {
       const k = `${c.device}:${c.seq}`;
       if (!firstChange.has(k)) firstChange.set(k, now());
     });

@@ -10,6 +10,8 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { createApiToken } from '../scheduler/store/apiTokens.js';
+import { migrate } from '../scheduler/store/migrate.js';
 import type { ChildInfo } from '../supervisor/types.js';
 
 const HYDRA = fileURLToPath(new URL('../bin/hydra', import.meta.url));
@@ -19,6 +21,8 @@ export interface BenchNode {
   prefix: string;
   redisUrl: string;
   daemonPid: number;
+  /** A viewer API token on the node's database, for reading state. */
+  token: string;
   /** Port of `<service>#1`. */
   port(service: string): number;
   tree(): Promise<ChildInfo>;
@@ -35,6 +39,11 @@ export async function startBenchNode(writeFleetTo: (file: string) => void): Prom
   await admin.end();
   const dbUrl = new URL(databaseUrl);
   dbUrl.pathname = `/${name}`;
+  const tokens = new pg.Client({ connectionString: dbUrl.toString() });
+  await tokens.connect();
+  await migrate(tokens);
+  const { token } = await createApiToken(tokens, { role: 'viewer', name: 'bench', expiresAt: null, actor: 'bench' });
+  await tokens.end();
   const home = mkdtempSync(path.join(os.tmpdir(), 'hydra-bench-'));
   writeFleetTo(path.join(home, 'fleet.json'));
   const prefix = `hydra-bench:${name}:`;
@@ -66,6 +75,7 @@ export async function startBenchNode(writeFleetTo: (file: string) => void): Prom
     prefix,
     redisUrl,
     daemonPid: proc.pid!,
+    token,
     port: (service) => services.find((s) => s.id === `${service}#1`)!.port!,
     tree,
     async close() {

@@ -8,13 +8,14 @@ import { nginxCommands } from '../node/nginxCommands.js';
 import { pgbouncerCommands } from '../pgbouncer/cli.js';
 import { dbCommands } from '../scheduler/cli/dbCommands.js';
 import { schedulerCommands } from '../scheduler/cli/schedulerCommands.js';
+import { tokenCommands } from '../scheduler/cli/tokenCommands.js';
 import { simulateCommands } from '../services/simulator/cli.js';
 import { deployCommands } from '../deploy/cli.js';
 import { nodeCommands } from '../node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../core/cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands, ...deadLetterCommands];
+const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...tokenCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands, ...deadLetterCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -75,7 +75,8 @@ async function route(ctx: AdminContext, req: IncomingMessage, res: ServerRespons
   switch (path) {
     case '/healthz': {
       const state = ctx.root().info().state;
-      return json(res, state === 'running' ? 200 : 503, { status: state === 'running' ? 'ok' : state, nodeId: ctx.nodeId, uptimeMs: Date.now() - ctx.startedAt });
+      // Public through nginx: says whether the node is up and nothing else (its id and uptime are in /admin/tree).
+      return json(res, state === 'running' ? 200 : 503, { status: state === 'running' ? 'ok' : state });
     }
     case '/admin/tree':
       return json(res, 200, treeReport(ctx));

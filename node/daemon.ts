@@ -125,5 +125,11 @@ function serviceEnvOf(config: NodeConfig): Record<string, string> {
     HYDRA_KEY_PREFIX: config.keyPrefix,
     HYDRA_LOG_LEVEL: config.logLevel,
     ...(config.databaseUrl ? { DATABASE_URL: config.databaseUrl } : {}),
+    // The names a WebSocket's Origin is checked against (runtime/webSocketOrigin.ts).
+    ...pick(process.env, 'HYDRA_SERVER_NAME', 'HYDRA_ALLOWED_ORIGINS'),
   };
+}
+
+function pick(env: NodeJS.ProcessEnv, ...names: string[]): Record<string, string> {
+  return Object.fromEntries(names.flatMap((n) => (env[n] ? [[n, env[n]]] : [])));
 }

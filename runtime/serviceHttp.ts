@@ -20,6 +20,9 @@ import { refusedTarget } from './requestTarget.js';
 import { HttpError } from './httpError.js';
 import type { HttpRequest, ServiceContext, ServiceHealth, ServiceManifest } from './serviceTypes.js';
 import { serveUpgrades, webSocketsOf } from './serviceUpgrades.js';
+import { apiAuthFromEnv, type ApiAuth } from './apiAuth.js';
+import { neededRole } from './routeAuth.js';
+import { originCheckFromEnv } from './webSocketOrigin.js';
 
 export { MAX_REQUEST_BYTES } from './requestBody.js';
 export { MAX_WS_PAYLOAD } from './serviceUpgrades.js';
@@ -35,11 +38,14 @@ export interface ServiceHttpOptions {
   onRequest: () => void;
   /** The service's module file: its OpenAPI document is looked for beside it (openApiDocument.ts). */
   moduleFile?: string;
+  /** Checks API tokens for routes that need a viewer or operator; default: against DATABASE_URL (apiAuth.ts). */
+  auth?: ApiAuth;
 }
 
 export function createServiceHttp(options: ServiceHttpOptions): Server {
   const mount = options.manifest.mount ?? `/${options.manifest.name}`;
-  const serve = requestServer(options, mount);
+  const auth = options.auth ?? apiAuthFromEnv(process.env);
+  const serve = requestServer(options, mount, auth);
   const server = createServer((raw, res) => {
     serve(raw, res).catch((err: unknown) => {
       const { status, reason } = errorAnswer(err);
@@ -48,12 +54,13 @@ export function createServiceHttp(options: ServiceHttpOptions): Server {
       sendError(res, status, reason);
     });
   });
-  serveUpgrades(server, { endpoint: options.manifest.websocket, mount, ctx: options.ctx, state: options.state, log: options.log, onRequest: options.onRequest });
+  serveUpgrades(server, { endpoint: options.manifest.websocket, mount, ctx: options.ctx, state: options.state, log: options.log, onRequest: options.onRequest, auth, originAllowed: originCheckFromEnv(process.env) });
+  server.on('close', () => void auth.close());
   return server;
 }
 
 /** One request, by path: /healthz, the runtime's OpenAPI document, then the manifest's routes. */
-function requestServer(options: ServiceHttpOptions, mount: string): (raw: IncomingMessage, res: ServerResponse) => Promise<void> {
+function requestServer(options: ServiceHttpOptions, mount: string, auth: ApiAuth): (raw: IncomingMessage, res: ServerResponse) => Promise<void> {
   const { manifest, ctx, state } = options;
   const routes = new RouteTable(manifest.http ?? []);
   let openApi: OpenApiDocument | null | undefined;
@@ -70,7 +77,7 @@ function requestServer(options: ServiceHttpOptions, mount: string): (raw: Incomi
       return openApi ? send(res, 200, openApi) : sendError(res, 404, `service ${ctx.service} ships no OpenAPI document`);
     }
     if (pathname !== mount && !pathname.startsWith(`${mount}/`)) return sendError(res, 404, `no route ${raw.method} ${pathname}; this service serves under ${mount}/`);
-    return serveRoute(raw, res, routes, ctx, state, pathname, mount);
+    return serveRoute(raw, res, routes, ctx, state, pathname, mount, auth);
   };
 }
 
@@ -89,12 +96,15 @@ function serveHealth(res: ServerResponse, options: ServiceHttpOptions): void {
 }
 
 /** A manifest route: 404/405 when none fits, the body read (413 over the limit), the handler's answer. */
-async function serveRoute(raw: IncomingMessage, res: ServerResponse, routes: RouteTable, ctx: ServiceContext, state: unknown, pathname: string, mount: string): Promise<void> {
+async function serveRoute(raw: IncomingMessage, res: ServerResponse, routes: RouteTable, ctx: ServiceContext, state: unknown, pathname: string, mount: string, auth: ApiAuth): Promise<void> {
   const method = raw.method ?? 'GET';
   const path = pathname.slice(mount.length).replace(/\/+$/, '') || '/';
   const found = routes.find(method, path);
   if (found === null) return sendError(res, 404, `no route ${method} ${pathname}`);
   if ('allow' in found) return sendError(res, 405, `method ${method} is not allowed on ${pathname}`, { allow: found.allow.join(', ') });
+  const needed = neededRole(found.route.auth, method);
+  const refused = needed && (await auth.check(raw.headers, needed));
+  if (refused) return sendError(res, refused.status, refused.reason, refused.status === 401 ? { 'www-authenticate': 'Bearer realm="hydra"' } : undefined);
   const body = await bodyWithinLimit(raw, res);
   if (body === null) return;
   const req: HttpRequest = {

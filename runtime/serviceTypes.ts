@@ -14,6 +14,9 @@ import type { WebSocket } from 'ws';
 import type { Envelope } from '../channels/envelope.js';
 import type { Logger } from '../core/log.js';
 import type { CallerRole, ParamSpec } from './functionParams.js';
+import type { RouteAuth } from './apiToken.js';
+
+export type { RouteAuth, ApiRole } from './apiToken.js';
 
 export type { CallerRole, ParamSpec, ParamType } from './functionParams.js';
 
@@ -52,6 +55,13 @@ export interface HttpRoute<S = unknown> {
   method: HttpMethod;
   /** Below `/<service name>`: literal segments and `:param` segments, e.g. `/sites/:site`. */
   path: string;
+  /**
+   * Who may call it (default `viewer` for GET and HEAD, `operator` for the rest): the runtime
+   * answers 401 without a valid API token (`Authorization: Bearer`, or the `hydra_token`
+   * cookie) and 403 when its role is too low. `device`: no API token is asked for, the handler
+   * checks the device's own token. `public`: anyone.
+   */
+  auth?: RouteAuth;
   handler(req: HttpRequest, ctx: ServiceContext, state: S): HttpResponse | void | Promise<HttpResponse | void>;
 }
 
@@ -115,6 +125,8 @@ export interface ServiceContext {
 export interface WebSocketEndpoint<S = unknown> {
   /** Below the mount point, literal segments only, e.g. `/ws`. */
   path: string;
+  /** Who may open it (default `viewer`), checked on the upgrade request like a route's `auth`. */
+  auth?: RouteAuth;
   onConnection(socket: WebSocket, req: IncomingMessage, ctx: ServiceContext, state: S): void;
 }
 

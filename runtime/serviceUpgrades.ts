@@ -11,6 +11,9 @@ import { reasonOf } from '../core/errors.js';
 import type { Logger } from '../core/log.js';
 import { refusedTarget } from './requestTarget.js';
 import type { ServiceContext, WebSocketEndpoint } from './serviceTypes.js';
+import type { ApiAuth } from './apiAuth.js';
+import { neededRole } from './routeAuth.js';
+import type { OriginCheck } from './webSocketOrigin.js';
 
 /** Largest WebSocket message accepted; a bigger one closes the connection (1009). */
 export const MAX_WS_PAYLOAD = 64 * 1024;
@@ -30,6 +33,10 @@ export interface UpgradeOptions {
   state: unknown;
   log: Logger;
   onRequest: () => void;
+  /** The upgrade request's API token, checked like a GET route's. */
+  auth: ApiAuth;
+  /** Whether a browser page of that Origin may connect (webSocketOrigin.ts). */
+  originAllowed: OriginCheck;
 }
 
 export function serveUpgrades(server: Server, options: UpgradeOptions): void {
@@ -52,6 +59,21 @@ export function serveUpgrades(server: Server, options: UpgradeOptions): void {
     options.onRequest();
     // A client that resets while `ws` loads must not crash the process with an unhandled 'error'.
     socket.on('error', () => socket.destroy());
+    const origin = raw.headers.origin;
+    if (!options.originAllowed(origin, raw.headers.host)) return refuse(socket, 403, `WebSocket connections from origin ${origin} are not allowed; allowed: the node's names (HYDRA_SERVER_NAME) and HYDRA_ALLOWED_ORIGINS`);
+    const needed = neededRole(endpoint.auth, 'GET');
+    const checked = needed ? options.auth.check(raw.headers, needed) : Promise.resolve(null);
+    checked.then(
+      (refused) => {
+        if (refused) return refuse(socket, refused.status, refused.reason);
+        upgrade(raw, socket, head);
+      },
+      () => socket.destroy(),
+    );
+  });
+
+  function upgrade(raw: IncomingMessage, socket: Duplex, head: Buffer): void {
+    if (!endpoint) return;
     wss ??= import('ws').then(({ WebSocketServer }) => {
       const created = new WebSocketServer({ noServer: true, maxPayload: MAX_WS_PAYLOAD });
       webSockets.set(server, created);
@@ -72,5 +94,14 @@ export function serveUpgrades(server: Server, options: UpgradeOptions): void {
         socket.destroy();
       },
     );
-  });
+  }
+}
+
+const REASONS: Record<number, string> = { 401: 'Unauthorized', 403: 'Forbidden', 503: 'Service Unavailable' };
+
+/** Answers the upgrade request with a plain HTTP error (the handshake never completes). */
+function refuse(socket: Duplex, status: number, reason: string): void {
+  const body = JSON.stringify({ error: reason });
+  const challenge = status === 401 ? 'WWW-Authenticate: Bearer realm="hydra"\r\n' : '';
+  socket.end(`HTTP/1.1 ${status} ${REASONS[status] ?? 'Error'}\r\n${challenge}Content-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
 }

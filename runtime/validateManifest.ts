@@ -13,6 +13,8 @@ import { SpecError } from '../supervisor/errors.js';
 import { paramsProblem, rolesProblem } from './functionParams.js';
 import type { ServiceManifest } from './serviceTypes.js';
 
+/** Who may call a route (apiToken.ts RouteAuth). */
+const ROUTE_AUTH = new Set(['public', 'device', 'viewer', 'operator']);
 const KNOWN_FIELDS = new Set(['name', 'version', 'mount', 'websocket', 'consumes', 'produces', 'http', 'init', 'handle', 'stop', 'health', 'functions', 'upcasters', 'batchSize', 'maxDeliveries']);
 const NAME = /^[a-z][a-z0-9_-]{0,62}$/;
 /** The same rule as Channel's, so a manifest never declares a channel that cannot exist. */
@@ -88,7 +90,8 @@ function routes(value: unknown): void {
   const seen = new Set<string>();
   value.forEach((route: unknown, i) => {
     if (route === null || typeof route !== 'object') throw new SpecError(`http[${i}]`, route, 'a route { method, path, handler }');
-    const { method, path, handler } = route as Record<string, unknown>;
+    const { method, path, handler, auth } = route as Record<string, unknown>;
+    if (auth !== undefined && !ROUTE_AUTH.has(auth as string)) throw new SpecError(`http[${i}].auth`, auth, `one of ${[...ROUTE_AUTH].join(', ')} (default viewer for GET and HEAD, operator for the rest)`);
     if (typeof method !== 'string' || !METHODS.has(method)) throw new SpecError(`http[${i}].method`, method, `one of ${[...METHODS].join(', ')}`);
     if (typeof path !== 'string' || !validPath(path)) throw new SpecError(`http[${i}].path`, path, "a path below the service such as '/' or '/sites/:site'");
     if (typeof handler !== 'function') throw new SpecError(`http[${i}].handler`, handler, 'a function (req, ctx) => response');
@@ -101,7 +104,8 @@ function routes(value: unknown): void {
 
 function websocketEndpoint(value: unknown): void {
   if (value === null || typeof value !== 'object' || Array.isArray(value)) throw new SpecError('websocket', value, 'an object { path, onConnection }');
-  const { path, onConnection } = value as Record<string, unknown>;
+  const { path, onConnection, auth } = value as Record<string, unknown>;
+  if (auth !== undefined && !ROUTE_AUTH.has(auth as string)) throw new SpecError('websocket.auth', auth, `one of ${[...ROUTE_AUTH].join(', ')} (default viewer)`);
   // Literal segments only: the upgrade is matched by exact path, with no params to hand over.
   if (typeof path !== 'string' || path === '/' || !validPath(path) || path.includes(':')) throw new SpecError('websocket.path', path, "a literal path below the service such as '/ws'");
   if (typeof onConnection !== 'function') throw new SpecError('websocket.onConnection', onConnection, 'a function (socket, req, ctx) => void');

@@ -101,7 +101,7 @@ export default defineService({
     return { fleet, freshFleet, publisher, failing: false };
   },
 
-  http: [{ method: 'POST', path: '/packets', handler: postPackets }],
+  http: [{ method: 'POST', path: '/packets', auth: 'device', handler: postPackets }],
 
   health({ fleet }) {
     // Still healthy: the last good fleet keeps serving; the detail tells the operator to fix the file.

@@ -5,7 +5,7 @@
  * After each (re)connection every binding gets a fresh `snapshot` (the current values, which
  * cover whatever changed while disconnected), then `change` events.
  *
- *   const client = new StateClient({ url: 'wss://node/state/ws' });
+ *   const client = new StateClient({ url: 'wss://node/state/ws', token: process.env.HYDRA_TOKEN });
  *   client.on('snapshot', (m) => …); client.on('change', (m) => …);
  *   client.bind({ id: 'unit-1001', site: 1, device: 1001 });
  *
@@ -25,7 +25,9 @@ export interface StateClientOptions {
   maxBackoffMs?: number;
   /** Silence after which the connection is replaced. Default 75 s (two server pings and slack). */
   idleTimeoutMs?: number;
-  /** Passed to `ws` (TLS options, headers such as Authorization). */
+  /** A viewer (or operator) API token (`hydra token create --role viewer`), sent as `Authorization: Bearer` on every (re)connection. */
+  token?: string;
+  /** Passed to `ws` (TLS options, other headers). */
   socket?: ClientOptions;
 }
 
@@ -90,7 +92,8 @@ export class StateClient extends EventEmitter<StateClientEvents> {
   }
 
   private connect(): void {
-    const socket = new WebSocket(this.options.url, this.options.socket);
+    const { token, socket: socketOptions } = this.options;
+    const socket = new WebSocket(this.options.url, token === undefined ? socketOptions : { ...socketOptions, headers: { ...socketOptions?.headers, authorization: `Bearer ${token}` } });
     this.socket = socket;
     this.touch();
     socket.on('open', () => {

@@ -24,6 +24,7 @@ import { loadFleet, writeFleet } from '../../services/packet/fleet.js';
 import { encodeFrame } from '../../services/packet/frame.js';
 import { makeFleet } from '../../services/simulator/simulator.js';
 import type { ServerMessage } from '../../services/state/protocol.js';
+import { createApiToken } from '../../scheduler/store/apiTokens.js';
 import type { ChildInfo } from '../../supervisor/types.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
@@ -156,7 +157,7 @@ t.test('./boot.sh --yes provisions the node; everything answers on 443; a second
   // /healthz over HTTPS, verified against the node CA.
   const health = await https('GET', `${BASE}/healthz`);
   t.equal(health.status, 200, 'https://127.0.0.1/healthz is 200');
-  t.match(JSON.parse(health.text), { status: 'ok' });
+  t.same(JSON.parse(health.text), { status: 'ok' }, 'the public /healthz says only ok');
   t.equal(health.headers['strict-transport-security'], 'max-age=63072000', 'HSTS');
 
   // Port 80 only redirects.
@@ -170,8 +171,16 @@ t.test('./boot.sh --yes provisions the node; everything answers on 443; a second
   const device = site.devices[0]!;
   const item = device.detonators?.[0] ?? 1;
 
+  // Reading state needs an API token (made through the real store, as `hydra token create` does).
+  const tokens = new pg.Client({ connectionString: envValue('DATABASE_URL') });
+  await tokens.connect();
+  const { token } = await createApiToken(tokens, { role: 'viewer', name: 'boot e2e', expiresAt: new Date(Date.now() + 3_600_000), actor: 'boot-e2e' });
+  await tokens.end();
+  const viewer = { authorization: `Bearer ${token}` };
+  t.equal((await https('GET', `${BASE}/state/items?site=1`)).status, 401, 'state over 443 without a token: 401');
+
   // Subscribe over a WebSocket on 443 first: the change must be pushed.
-  const ws = new WebSocket(`wss://127.0.0.1/state/ws`, ca ? { ca } : { rejectUnauthorized: false });
+  const ws = new WebSocket(`wss://127.0.0.1/state/ws`, { headers: viewer, ...(ca ? { ca } : { rejectUnauthorized: false }) });
   t.teardown(() => ws.terminate());
   const messages: ServerMessage[] = [];
   ws.on('message', (d) => messages.push(JSON.parse(String(d)) as ServerMessage));
@@ -215,7 +224,7 @@ t.test('./boot.sh --yes provisions the node; everything answers on 443; a second
   t.ok(change, 'the WebSocket over 443 received the change');
   t.match(change, { type: 'change', id: 'boot-e2e', change: { site: site.id, device: device.id, item, seq, state: { status: 'connected' } } });
 
-  const state = await https('GET', `${BASE}/state/items?site=${site.id}&device=${device.id}&item=${item}`);
+  const state = await https('GET', `${BASE}/state/items?site=${site.id}&device=${device.id}&item=${item}`, undefined, viewer);
   t.equal(state.status, 200);
   t.match(JSON.parse(state.text), { count: 1, items: [{ site: site.id, device: device.id, item, seq, status: 'connected' }] }, 'its state reads back over HTTPS');
 

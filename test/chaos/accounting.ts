@@ -88,6 +88,8 @@ export interface VerdictInput {
   changes: Change[];
   stateUrl: string;
   reportUrl: string;
+  /** A viewer API token's header. */
+  auth: { authorization: string };
   /** A direct pool on the node's database (item_state). */
   pool: pg.Pool;
   /** packets.parsed as written, when known: says when an unannounced frame reached state. */
@@ -115,7 +117,7 @@ export async function verdict(o: VerdictInput): Promise<Verdict> {
   // ---- final state, live and persisted -------------------------------------------------------
   const live = new Map<string, number>();
   for (const site of o.sim.fleet.sites) {
-    const res = await fetch(`${o.stateUrl}/state/items?site=${site.id}`);
+    const res = await fetch(`${o.stateUrl}/state/items?site=${site.id}`, { headers: o.auth });
     if (res.status !== 200) throw new Error(`GET /state/items?site=${site.id} answered ${res.status}`);
     for (const i of ((await res.json()) as { items: HeldItem[] }).items) live.set(`${i.site}/${i.device}/${i.item}`, i.seq);
   }
@@ -133,7 +135,7 @@ export async function verdict(o: VerdictInput): Promise<Verdict> {
   }
 
   // ---- reports ------------------------------------------------------------------------------
-  const res = await fetch(`${o.reportUrl}/reports?limit=1000`);
+  const res = await fetch(`${o.reportUrl}/reports?limit=1000`, { headers: o.auth });
   if (res.status !== 200) throw new Error(`GET /reports answered ${res.status}`);
   const reports = ((await res.json()) as { reports: ReportRow[] }).reports;
   const badBlasts = new Set<string>();

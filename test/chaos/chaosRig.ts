@@ -33,6 +33,8 @@ export interface ChaosRig {
   observer: TestRedis;
   /** A direct pool on the node's database. */
   pool: pg.Pool;
+  /** A viewer API token's header, for reading state and reports. */
+  auth: { authorization: string };
   url(service: string): Promise<string>;
   /** pid of each pipeline service now running, by name. */
   pids(): Promise<Record<string, number>>;
@@ -78,6 +80,7 @@ export async function chaosRig(t: Test, mode: RigMode): Promise<ChaosRig> {
       pgProxy,
       observer,
       pool: node.db.pool,
+      auth: node.auth,
       url: (s) => node.url(s),
       async pids() {
         const services = (await node.tree()).children?.find((c) => c.id === 'services')?.children ?? [];
@@ -119,6 +122,7 @@ export async function chaosRig(t: Test, mode: RigMode): Promise<ChaosRig> {
     pgProxy,
     observer,
     pool: p.pool,
+    auth: p.auth,
     url: (s) => p.url(s),
     async pids() {
       const all = await p.pids();

@@ -89,14 +89,17 @@ export async function inject(rig: ChaosRig, f: FaultSpec, pick: Pick): Promise<F
       return { label: `Redis unreachable ${f.ms / 1000} s`, injectedAt, liftedAt: Date.now(), backAt: null };
     }
     case 'pg-cut': {
+      const stateUrl = await rig.url('state');
+      // The reader's token is checked once while PostgreSQL is there: through the outage the
+      // instance keeps that answer (runtime/apiAuth.ts), as it would for a dashboard already open.
+      await fetch(`${stateUrl}/state/items?site=${rig.fleet.sites[0]!.id}`, { headers: rig.auth }).then((res) => res.arrayBuffer());
       rig.pgProxy.cut();
       const queries = { total: 0, failed: 0, lastError: null as string | null };
-      const stateUrl = await rig.url('state');
       const site = rig.fleet.sites[0]!.id;
       while (Date.now() - injectedAt < f.ms) {
         queries.total++;
         try {
-          const res = await fetch(`${stateUrl}/state/items?site=${site}`, { signal: AbortSignal.timeout(2_000) });
+          const res = await fetch(`${stateUrl}/state/items?site=${site}`, { headers: rig.auth, signal: AbortSignal.timeout(2_000) });
           if (res.status !== 200) throw new Error(`HTTP ${res.status}`);
           await res.arrayBuffer();
         } catch (err) {

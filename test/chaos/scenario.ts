@@ -84,7 +84,7 @@ export async function runScenario(t: Test, o: ScenarioOptions): Promise<Scenario
   const stats = await run;
 
   // Settle: everything acknowledged must come out; give the node a minute to catch up.
-  const input = async () => ({ sim, stats, acks, changes: [...tail.peek()], stateUrl: await rig.url('state'), reportUrl: await rig.url('report'), pool: rig.pool });
+  const input = async () => ({ sim, stats, acks, changes: [...tail.peek()], stateUrl: await rig.url('state'), reportUrl: await rig.url('report'), auth: rig.auth, pool: rig.pool });
   const deadline = Date.now() + 60_000;
   let v = await verdict(await input());
   while (v.lost > 0 && Date.now() < deadline) {

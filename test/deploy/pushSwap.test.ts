@@ -50,7 +50,7 @@ async function mismatches(p: ScheduledPipeline, sim: Simulator): Promise<number>
   const stateUrl = await p.url('state');
   const held = new Map<string, number>();
   for (const site of p.fleet.sites) {
-    const res = await fetch(`${stateUrl}/state/items?site=${site.id}`);
+    const res = await fetch(`${stateUrl}/state/items?site=${site.id}`, { headers: p.auth });
     const { items } = (await res.json()) as { items: Array<{ site: number; device: number; item: number; seq: number } & ItemRecord> };
     for (const i of items) held.set(`${i.site}/${i.device}/${i.item}`, i.seq);
   }

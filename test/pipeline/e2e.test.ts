@@ -36,8 +36,11 @@ interface ReportRow {
   summary: ReportSummary;
 }
 
+/** The viewer token of the running node's database (set once the node is made). */
+let viewer: Record<string, string> = {};
+
 async function json<T>(url: string): Promise<T> {
-  const res = await fetch(url);
+  const res = await fetch(url, { headers: viewer });
   if (res.status !== 200) throw new Error(`GET ${url} answered ${res.status}: ${await res.text()}`);
   return (await res.json()) as T;
 }
@@ -58,12 +61,13 @@ async function disrupt(t: Test, node: PipelineNode, how: Disruption): Promise<vo
 
 async function scenario(t: Test, how: Disruption): Promise<void> {
   const node = await pipelineNode(t);
+  viewer = node.auth;
   const fleet = makeFleet({ sites: 2, unitsPerSite: 3, detonatorsPerUnit: 8, seed: 11 });
   writeFleet(path.join(node.home, 'fleet.json'), fleet);
   await node.start();
   const sim = new Simulator({ fleet, seed: 5, replayRate: 0.02, reorderRate: 0.02 });
   const watched = { site: fleet.sites[0]!.id, device: fleet.sites[0]!.devices[1]!.id };
-  const ws = new StateClient({ url: `${(await node.url('state')).replace('http', 'ws')}/state/ws`, minBackoffMs: 50, maxBackoffMs: 500 });
+  const ws = new StateClient({ url: `${(await node.url('state')).replace('http', 'ws')}/state/ws`, token: node.token, minBackoffMs: 50, maxBackoffMs: 500 });
   t.teardown(() => ws.close());
   const seen: ChangeMessage[] = [];
   const wsState = new Map<number, { seq: number; record: ItemRecord }>();
@@ -116,7 +120,7 @@ async function scenario(t: Test, how: Disruption): Promise<void> {
     if (!r) continue;
     t.equal(r.outcome, b.outcome, 'outcome');
     t.match(r.summary, { expected: b.expected, fired: b.fired, misfired: b.misfired, faults: b.faults }, `counts of blast ${b.blastId}`);
-    const pdf = Buffer.from(await (await fetch(`${reportUrl}/reports/${r.id}.pdf`)).arrayBuffer());
+    const pdf = Buffer.from(await (await fetch(`${reportUrl}/reports/${r.id}.pdf`, { headers: viewer })).arrayBuffer());
     t.equal(pdf.subarray(0, 5).toString(), '%PDF-', 'the PDF starts with %PDF-');
     const dir = mkdtempSync(path.join(os.tmpdir(), 'hydra-pdf-'));
     writeFileSync(path.join(dir, 'r.pdf'), pdf);

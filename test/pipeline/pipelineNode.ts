@@ -12,6 +12,7 @@ import path from 'node:path';
 import type { Test } from 'tap';
 import { readNodeFile, type NodeFile } from '../../node/pidFile.js';
 import type { ChildInfo } from '../../supervisor/types.js';
+import { bearer, testApiToken } from '../helpers/apiTokens.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -24,6 +25,9 @@ export interface PipelineNode {
   /** The node's own database (a direct pool, whatever DATABASE_URL the node was given). */
   db: TestDatabase;
   admin: () => string;
+  /** A viewer API token on the node's database (what reading state and reports needs), and its header. */
+  token: string;
+  auth: { authorization: string };
   /** Base URL of a service instance (`ingest`, `state`, `report`) from the node's tree. */
   url(service: string): Promise<string>;
   pid(service: string): Promise<number>;
@@ -49,6 +53,7 @@ export interface PipelineNodeOptions {
 export async function pipelineNode(t: Test, options: PipelineNodeOptions = {}): Promise<PipelineNode> {
   const redis = options.redis ?? (await testRedis(t));
   const db = await testDatabase(t);
+  const { token } = await testApiToken(db.url, 'viewer');
   const home = mkdtempSync(path.join(os.tmpdir(), 'hydra-pipeline-'));
   const env: Record<string, string> = {
     HYDRA_HOME: home,
@@ -69,6 +74,8 @@ export async function pipelineNode(t: Test, options: PipelineNodeOptions = {}): 
     home,
     env,
     db,
+    token,
+    auth: bearer(token),
     admin: () => file!.adminUrl,
     output: () => out,
     async tree() {

@@ -17,6 +17,7 @@ import { writeFleet } from '../../services/packet/fleet.js';
 import type { Fleet } from '../../services/messages.js';
 import { makeFleet } from '../../services/simulator/simulator.js';
 import { readNodeFile } from '../../node/pidFile.js';
+import { bearer, testApiToken } from '../helpers/apiTokens.js';
 import { testDatabase, type Teardown } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { waitFor } from '../helpers/wait.js';
@@ -36,6 +37,9 @@ export interface ScheduledPipeline {
   redis: TestRedis;
   fleet: Fleet;
   adminUrl: string;
+  /** A viewer API token on the scheduler's database, and its header. */
+  token: string;
+  auth: { authorization: string };
   /** Base URL of the running instance of a service (from its placement). */
   url(service: string): Promise<string>;
   /** pid of each running pipeline service, by name. */
@@ -67,6 +71,7 @@ export interface ScheduledPipelineOptions {
 export async function scheduledPipeline(t: Teardown, options: ScheduledPipelineOptions = {}): Promise<ScheduledPipeline> {
   const db = await testDatabase(t);
   await migrate(db.pool);
+  const { token } = await testApiToken(db.url, 'viewer');
   const redis = options.redis ?? (await testRedis(t));
   const home = mkdtempSync(path.join(os.tmpdir(), 'hydra-sched-pipeline-'));
   const fleet = makeFleet({ sites: 2, unitsPerSite: 3, detonatorsPerUnit: 8, seed: 11 });
@@ -132,6 +137,8 @@ export async function scheduledPipeline(t: Teardown, options: ScheduledPipelineO
     redis,
     fleet,
     adminUrl: file.adminUrl,
+    token,
+    auth: bearer(token),
     proc,
     output: () => out,
     async url(service) {

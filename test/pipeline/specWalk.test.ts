@@ -52,8 +52,8 @@ async function call(url: string, init: RequestInit = {}): Promise<Answer> {
 const json = (a: Answer) => JSON.parse(a.body.toString('utf8')) as Record<string, unknown>;
 
 /** The SSE stream's answer up to its first event, then closed. */
-async function firstEvent(url: string): Promise<Answer> {
-  const res = await fetch(url);
+async function firstEvent(url: string, headers: Record<string, string> = {}): Promise<Answer> {
+  const res = await fetch(url, { headers });
   if (res.status !== 200) return { status: res.status, contentType: res.headers.get('content-type'), body: Buffer.from(await res.arrayBuffer()) };
   const reader = res.body!.getReader();
   let text = '';
@@ -67,8 +67,8 @@ async function firstEvent(url: string): Promise<Answer> {
 }
 
 /** The upgrade's status, and the first message after a bind. */
-async function upgrade(url: string, bind: Record<string, unknown>): Promise<{ answer: Answer; first: Record<string, unknown> }> {
-  const socket = new WebSocket(url);
+async function upgrade(url: string, bind: Record<string, unknown>, headers: Record<string, string>): Promise<{ answer: Answer; first: Record<string, unknown> }> {
+  const socket = new WebSocket(url, { headers });
   let status = 0;
   socket.once('upgrade', (res) => (status = res.statusCode ?? 0));
   const first = new Promise<Record<string, unknown>>((resolve, reject) => {
@@ -85,6 +85,23 @@ async function upgrade(url: string, bind: Record<string, unknown>): Promise<{ an
   return { answer: { status, contentType: null, body: Buffer.alloc(0) }, first: message };
 }
 
+/** The status and body of an upgrade the server refuses (it never becomes a WebSocket). */
+async function refusedUpgrade(url: string, headers: Record<string, string>): Promise<Answer> {
+  const socket = new WebSocket(url, { headers });
+  return new Promise<Answer>((resolve, reject) => {
+    socket.once('unexpected-response', (_req, res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, contentType: res.headers['content-type'] ?? null, body: Buffer.concat(chunks) }));
+    });
+    socket.once('open', () => {
+      socket.close();
+      reject(new Error(`${url} opened without a token`));
+    });
+    socket.once('error', () => undefined);
+  });
+}
+
 t.test('every operation of the documents, on a running node, answers as documented', { timeout: 240_000 }, async (t) => {
   const node = await pipelineNode(t);
   const fleet = makeFleet({ sites: 1, unitsPerSite: 2, detonatorsPerUnit: 4, seed: 3 });
@@ -93,6 +110,8 @@ t.test('every operation of the documents, on a running node, answers as document
   const site = fleet.sites[0]!;
   const unit = site.devices[0]!;
   const walk = new Walk(t);
+  const viewer = node.auth;
+  const get = (url: string) => call(url, { headers: viewer });
   const [ingest, state, report, parse] = (await Promise.all(['ingest', 'state', 'report', 'parse'].map((s) => node.url(s)))) as [string, string, string, string];
 
   // ---- ingest: a whole blast (arm, fire, complete), so state and report have something to serve
@@ -112,47 +131,54 @@ t.test('every operation of the documents, on a running node, answers as document
   walk.judge(services, POST, 'invalid', 'over 1 MiB', await call(`${ingest}/ingest/packets`, { method: 'POST', headers: { ...auth, 'content-type': 'application/octet-stream' }, body: Buffer.alloc(1024 * 1024 + 1) }), 413);
 
   // ---- state
-  await waitFor('the blast applied to the state', async () => (json(await call(`${state}/state/items?site=${site.id}&device=${unit.id}&status=fired`)).count as number) === unit.detonators!.length, 30_000, 100);
-  const siteView = walk.judge(services, 'GET /state/sites/{site}', 'valid', 'a site', await call(`${state}/state/sites/${site.id}`), 200);
+  await waitFor('the blast applied to the state', async () => (json(await get(`${state}/state/items?site=${site.id}&device=${unit.id}&status=fired`)).count as number) === unit.detonators!.length, 30_000, 100);
+  const siteView = walk.judge(services, 'GET /state/sites/{site}', 'valid', 'a site', await get(`${state}/state/sites/${site.id}`), 200);
   t.equal(json(siteView).count, unit.detonators!.length);
   t.match(json(siteView), { devices: [{ items: [{ voltage: 24.1, resistance: 2.5 }] }] }, 'volts and ohms, not centivolts and milliohms');
-  walk.judge(services, 'GET /state/sites/{site}', 'invalid', 'not an id', await call(`${state}/state/sites/north`), 400);
-  walk.judge(services, 'GET /state/items', 'valid', 'a selector', await call(`${state}/state/items?site=${site.id}&device=${unit.id}&item=${unit.detonators![0]}&status=fired`), 200);
-  walk.judge(services, 'GET /state/items', 'valid', 'no selector', await call(`${state}/state/items`), 200);
-  walk.judge(services, 'GET /state/items', 'invalid', 'a typo', await call(`${state}/state/items?devcie=1`), 400);
-  walk.judge(services, 'GET /state/items', 'invalid', 'a bad status', await call(`${state}/state/items?status=boom`), 400);
-  const sse = walk.judge(services, 'GET /state/stream', 'valid', 'a device and a field', await firstEvent(`${state}/state/stream?site=${site.id}&device=${unit.id}&field=status`), 200);
+  walk.judge(services, 'GET /state/sites/{site}', 'invalid', 'not an id', await get(`${state}/state/sites/north`), 400);
+  walk.judge(services, 'GET /state/items', 'valid', 'a selector', await get(`${state}/state/items?site=${site.id}&device=${unit.id}&item=${unit.detonators![0]}&status=fired`), 200);
+  walk.judge(services, 'GET /state/items', 'valid', 'no selector', await get(`${state}/state/items`), 200);
+  walk.judge(services, 'GET /state/items', 'invalid', 'a typo', await get(`${state}/state/items?devcie=1`), 400);
+  walk.judge(services, 'GET /state/items', 'invalid', 'a bad status', await get(`${state}/state/items?status=boom`), 400);
+  const sse = walk.judge(services, 'GET /state/stream', 'valid', 'a device and a field', await firstEvent(`${state}/state/stream?site=${site.id}&device=${unit.id}&field=status`, viewer), 200);
   const snapshot = /event: snapshot\ndata: (.*)\n\n/.exec(sse.body.toString('utf8'));
   t.ok(snapshot, 'the first event is the snapshot');
   const snapItems = (JSON.parse(snapshot![1]!) as { items: unknown[] }).items;
   t.equal(snapItems.length, unit.detonators!.length);
   for (const item of snapItems) t.same(services.validate('/components/schemas/ItemState', item), [], 'snapshot items are ItemState');
-  walk.judge(services, 'GET /state/stream', 'invalid', 'a bad field', await firstEvent(`${state}/state/stream?field=colour`), 400);
-  const ws = await upgrade(`${state.replace('http', 'ws')}/state/ws`, { op: 'bind', id: 'walk', site: site.id, device: unit.id });
+  walk.judge(services, 'GET /state/stream', 'invalid', 'a bad field', await firstEvent(`${state}/state/stream?field=colour`, viewer), 400);
+  const ws = await upgrade(`${state.replace('http', 'ws')}/state/ws`, { op: 'bind', id: 'walk', site: site.id, device: unit.id }, viewer);
   walk.judge(services, 'GET /state/ws', 'valid', 'a WebSocket upgrade', ws.answer, 101);
   t.match(ws.first, { type: 'snapshot', id: 'walk' });
   for (const item of ws.first.items as unknown[]) t.same(services.validate('/components/schemas/ItemState', item), [], 'WebSocket snapshot items are ItemState');
-  walk.judge(services, 'GET /state/ws', 'invalid', 'no upgrade', await call(`${state}/state/ws`), 404);
+  walk.judge(services, 'GET /state/ws', 'invalid', 'no token', await refusedUpgrade(`${state.replace('http', 'ws')}/state/ws`, {}), 401);
+  walk.judge(services, 'GET /state/sites/{site}', 'invalid', 'no token', await call(`${state}/state/sites/${site.id}`), 401);
+  walk.judge(services, 'GET /state/items', 'invalid', 'no token', await call(`${state}/state/items`), 401);
+  walk.judge(services, 'GET /state/stream', 'invalid', 'no token', await firstEvent(`${state}/state/stream`), 401);
+  walk.judge(services, 'GET /state/items', 'invalid', 'not an API token', await call(`${state}/state/items`, { headers: { authorization: 'Bearer nope' } }), 401);
+  walk.judge(services, 'GET /state/ws', 'invalid', 'no upgrade', await get(`${state}/state/ws`), 404);
 
   // ---- report
   const list = await waitFor('the report', async () => {
-    const a = await call(`${report}/reports?site=${site.id}`);
+    const a = await get(`${report}/reports?site=${site.id}`);
     return (json(a).count as number) > 0 ? a : null;
   }, 30_000, 200);
   walk.judge(services, 'GET /reports', 'valid', 'by site', list, 200);
-  walk.judge(services, 'GET /reports', 'valid', 'every filter', await call(`${report}/reports?site=${site.id}&device=${unit.id}&outcome=complete&limit=5`), 200);
-  walk.judge(services, 'GET /reports', 'invalid', 'a bad outcome', await call(`${report}/reports?outcome=boom`), 400);
-  walk.judge(services, 'GET /reports', 'invalid', 'a typo', await call(`${report}/reports?sit=1`), 400);
+  walk.judge(services, 'GET /reports', 'valid', 'every filter', await get(`${report}/reports?site=${site.id}&device=${unit.id}&outcome=complete&limit=5`), 200);
+  walk.judge(services, 'GET /reports', 'invalid', 'a bad outcome', await get(`${report}/reports?outcome=boom`), 400);
+  walk.judge(services, 'GET /reports', 'invalid', 'no token', await call(`${report}/reports`), 401);
+  walk.judge(services, 'GET /reports', 'invalid', 'a typo', await get(`${report}/reports?sit=1`), 400);
   const id = ((json(list).reports as Array<{ id: number }>)[0]!).id;
-  const whole = walk.judge(services, 'GET /reports/{file}', 'valid', 'JSON', await call(`${report}/reports/${id}`), 200);
+  const whole = walk.judge(services, 'GET /reports/{file}', 'valid', 'JSON', await get(`${report}/reports/${id}`), 200);
   t.match(json(whole), { outcome: 'complete', summary: { expected: unit.detonators!.length, fired: unit.detonators!.length, detonators: [{ voltage: 24.1 }] } });
-  walk.judge(services, 'GET /reports/{file}', 'valid', '.json', await call(`${report}/reports/${id}.json`), 200);
-  walk.judge(services, 'GET /reports/{file}', 'valid', '.html', await call(`${report}/reports/${id}.html`), 200);
-  walk.judge(services, 'GET /reports/{file}', 'valid', '.pdf', await call(`${report}/reports/${id}.pdf`), 200);
-  walk.judge(services, 'GET /reports/{file}', 'invalid', 'not an id', await call(`${report}/reports/twelve`), 400);
-  const missing = walk.judge(services, 'GET /reports/{file}', 'invalid', 'unknown id', await call(`${report}/reports/999999`), 404);
+  walk.judge(services, 'GET /reports/{file}', 'valid', '.json', await get(`${report}/reports/${id}.json`), 200);
+  walk.judge(services, 'GET /reports/{file}', 'valid', '.html', await get(`${report}/reports/${id}.html`), 200);
+  walk.judge(services, 'GET /reports/{file}', 'valid', '.pdf', await get(`${report}/reports/${id}.pdf`), 200);
+  walk.judge(services, 'GET /reports/{file}', 'invalid', 'no token', await call(`${report}/reports/${id}.pdf`), 401);
+  walk.judge(services, 'GET /reports/{file}', 'invalid', 'not an id', await get(`${report}/reports/twelve`), 400);
+  const missing = walk.judge(services, 'GET /reports/{file}', 'invalid', 'unknown id', await get(`${report}/reports/999999`), 404);
   t.same(json(missing), { error: 'no report 999999' }, 'the reason, without a class name');
-  walk.judge(services, 'GET /reports/{file}', 'invalid', 'unknown format', await call(`${report}/reports/${id}.xml`), 404);
+  walk.judge(services, 'GET /reports/{file}', 'invalid', 'unknown format', await get(`${report}/reports/${id}.xml`), 404);
 
   // ---- the runtime of every instance
   for (const [name, base] of [['ingest', ingest], ['state', state], ['report', report], ['parse', parse]] as const) {

@@ -80,7 +80,7 @@ export async function swapUnderLoad(p: ScheduledPipeline, o: SwapLoadOptions): P
   const mismatches = async () => {
     const held = new Map<string, { seq: number } & ItemRecord>();
     for (const site of p.fleet.sites) {
-      const res = await fetch(`${stateUrl}/state/items?site=${site.id}`);
+      const res = await fetch(`${stateUrl}/state/items?site=${site.id}`, { headers: p.auth });
       const { items } = (await res.json()) as { items: Array<{ site: number; device: number; item: number; seq: number } & ItemRecord> };
       for (const i of items) held.set(`${i.site}/${i.device}/${i.item}`, i);
     }

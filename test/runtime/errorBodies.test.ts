@@ -32,11 +32,11 @@ const manifest = defineService({
   name: 'things',
   version: '1.0.0',
   http: [
-    { method: 'GET', path: '/mine/:id', handler: (req) => { throw new HttpError(404, `no thing ${req.params.id}`); } },
-    { method: 'GET', path: '/release/:id', handler: (req) => { throw new ReleaseHttpError(404, `no report ${req.params.id}`); } },
-    { method: 'GET', path: '/crash', handler: () => { throw new StoreFailure('the store is gone'); } },
-    { method: 'GET', path: '/odd', handler: () => { throw new ReleaseHttpError(42, 'not a status'); } },
-    { method: 'POST', path: '/json', handler: (req) => ({ body: req.json() }) },
+    { method: 'GET', path: '/mine/:id', auth: 'public', handler: (req) => { throw new HttpError(404, `no thing ${req.params.id}`); } },
+    { method: 'GET', path: '/release/:id', auth: 'public', handler: (req) => { throw new ReleaseHttpError(404, `no report ${req.params.id}`); } },
+    { method: 'GET', path: '/crash', auth: 'public', handler: () => { throw new StoreFailure('the store is gone'); } },
+    { method: 'GET', path: '/odd', auth: 'public', handler: () => { throw new ReleaseHttpError(42, 'not a status'); } },
+    { method: 'POST', path: '/json', auth: 'public', handler: (req) => ({ body: req.json() }) },
   ],
   functions: { fails: () => { throw new StoreFailure('function failed'); } },
 });

@@ -116,7 +116,7 @@ t.test('a service without state works as before: its hooks get undefined and ign
 });
 
 t.test('types: the state is inferred from init only, and a hook cannot use what init did not return', async (t) => {
-  const routes: HttpRoute<{ pool: string }>[] = [{ method: 'GET', path: '/', handler: (_req, _ctx, { pool }) => ({ body: pool }) }];
+  const routes: HttpRoute<{ pool: string }>[] = [{ method: 'GET', path: '/', auth: 'public', handler: (_req, _ctx, { pool }) => ({ body: pool }) }];
   const m = defineService({
     name: 'typed',
     version: '1.0.0',

@@ -9,6 +9,7 @@ import type { Test } from 'tap';
 import { Channel, createRedisTransport } from '../../channels/index.js';
 import type { FrameType, ItemRecord, PacketParsedV1 } from '../../services/messages.js';
 import type { ChildInfo } from '../../supervisor/types.js';
+import { bearer, testApiToken } from '../helpers/apiTokens.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { superviseService } from '../helpers/supervisedService.js';
@@ -24,6 +25,8 @@ export interface ReportHarness {
   child(): ChildInfo;
   /** http://127.0.0.1:<port> of the running instance. */
   base(): string;
+  /** A viewer API token on the instance's database: get and getJson send it. */
+  token: string;
   publish(...frames: PacketParsedV1[]): Promise<void>;
   /** The instance's counters once `until` holds for them. */
   counters(until: (c: Record<string, number>) => boolean): Promise<Record<string, number>>;
@@ -46,12 +49,14 @@ export async function startReport(t: Test): Promise<ReportHarness> {
     env: { REDIS_URL: redis.url, HYDRA_KEY_PREFIX: redis.prefix, DATABASE_URL: db.url },
     logsVar: 'REPORT_TEST_LOGS',
   });
+  const { token } = await testApiToken(db.url, 'viewer');
   return {
     redis,
     db,
     parsed,
     child,
     base,
+    token,
     async publish(...frames) {
       await parsed.publishMany(frames.map((body) => ({ type: 'packet.parsed', v: 1, key: `${body.site}:${body.device}`, body })));
     },
@@ -70,9 +75,9 @@ export async function startReport(t: Test): Promise<ReportHarness> {
       process.kill(before.pid!, 'SIGKILL');
       await waitFor('the report service restarted', () => child().state === 'running' && child().pid !== before.pid && child().port !== null, 30_000);
     },
-    get: (path) => fetch(`${base()}${path}`),
+    get: (path) => fetch(`${base()}${path}`, { headers: bearer(token) }),
     async getJson<T>(path: string) {
-      const res = await fetch(`${base()}${path}`);
+      const res = await fetch(`${base()}${path}`, { headers: bearer(token) });
       return { status: res.status, body: (await res.json()) as T };
     },
   };

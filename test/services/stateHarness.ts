@@ -9,6 +9,7 @@ import type { Test } from 'tap';
 import { Channel, createRedisTransport, type Envelope } from '../../channels/index.js';
 import type { ItemRecord, PacketParsedV1, StateChangeV1 } from '../../services/messages.js';
 import type { ChildInfo } from '../../supervisor/types.js';
+import { bearer, testApiToken } from '../helpers/apiTokens.js';
 import { testDatabase, type TestDatabase } from '../helpers/postgres.js';
 import { testRedis, type TestRedis } from '../helpers/redis.js';
 import { superviseService } from '../helpers/supervisedService.js';
@@ -25,6 +26,9 @@ export interface StateHarness {
   /** http://127.0.0.1:<port> of the running instance. */
   base(): string;
   wsUrl(): string;
+  /** A viewer API token on the instance's database, and its Authorization header. */
+  token: string;
+  auth: { authorization: string };
   /** Publishes one packet.parsed@1 per update. */
   publish(...updates: PacketParsedV1[]): Promise<void>;
   /** The instance's counters once `until` holds for them. */
@@ -54,7 +58,10 @@ export async function startState(t: Test, env: Record<string, string> = {}, opti
     logsVar: 'STATE_TEST_LOGS',
   });
 
+  const { token } = await testApiToken(db.url, 'viewer');
   const h: StateHarness = {
+    token,
+    auth: bearer(token),
     redis,
     db,
     parsed,
@@ -90,7 +97,7 @@ export async function startState(t: Test, env: Record<string, string> = {}, opti
     },
     stop: async () => void (await sup.stop()),
     async getJson<T>(path: string) {
-      const res = await fetch(`${base()}${path}`);
+      const res = await fetch(`${base()}${path}`, { headers: bearer(token) });
       return { status: res.status, body: (await res.json()) as T };
     },
   };

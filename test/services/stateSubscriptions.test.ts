@@ -12,8 +12,8 @@ import { waitFor } from '../helpers/wait.js';
 import { startState, update } from './stateHarness.js';
 
 /** A raw WebSocket that records every message, for protocol-level assertions. */
-async function rawSocket(t: Test, url: string) {
-  const socket = new WebSocket(url);
+async function rawSocket(t: Test, url: string, token: string) {
+  const socket = new WebSocket(url, { headers: { authorization: `Bearer ${token}` } });
   const got: ServerMessage[] = [];
   socket.on('message', (data) => got.push(JSON.parse(data.toString()) as ServerMessage));
   await new Promise<void>((resolve, reject) => {
@@ -26,7 +26,7 @@ async function rawSocket(t: Test, url: string) {
 
 t.test('GET /state/stream sends matching changes as `event: change` with the StateChangeV1 JSON', async (t) => {
   const h = await startState(t);
-  const res = await fetch(`${h.base()}/state/stream?site=1&device=1002`);
+  const res = await fetch(`${h.base()}/state/stream?site=1&device=1002`, { headers: h.auth });
   t.equal(res.status, 200);
   t.match(res.headers.get('content-type'), /^text\/event-stream/);
   const reader = res.body!.getReader();
@@ -50,7 +50,7 @@ t.test('GET /state/stream sends a snapshot of the selected items first, as the W
   await h.publish(update(1, 1001, 1, [{ item: 1 }, { item: 2, status: 'armed' }]), update(1, 1002, 1, [{ item: 1 }]));
   await h.settled();
   await waitFor('the updates applied', async () => (await h.getJson<{ count: number }>('/state/items?site=1')).body.count === 3);
-  const res = await fetch(`${h.base()}/state/stream?site=1&device=1001`);
+  const res = await fetch(`${h.base()}/state/stream?site=1&device=1001`, { headers: h.auth });
   const reader = res.body!.getReader();
   t.teardown(() => reader.cancel());
   let text = '';
@@ -79,7 +79,7 @@ t.test('a WebSocket bound to one device gets a snapshot first, then exactly that
   const h = await startState(t);
   await h.publish(update(1, 1001, 1, [{ item: 1 }, { item: 2 }]), update(1, 1002, 1, [{ item: 1 }]));
   await h.settled();
-  const ws = await rawSocket(t, h.wsUrl());
+  const ws = await rawSocket(t, h.wsUrl(), h.token);
   ws.send({ op: 'bind', id: 'unit', site: 1, device: 1001 });
   ws.send({ op: 'bind', id: 7, site: 1, device: 1001, field: 'voltage' });
   await waitFor('two snapshots', () => ws.got.filter((m) => m.type === 'snapshot').length === 2);
@@ -108,7 +108,7 @@ t.test('a WebSocket bound to one device gets a snapshot first, then exactly that
 
 t.test('bad WebSocket messages get an error with the reason and keep the connection; bindings are limited; other upgrade paths are 404', async (t) => {
   const h = await startState(t, { STATE_WS_MAX_BINDINGS: '2' });
-  const ws = await rawSocket(t, h.wsUrl());
+  const ws = await rawSocket(t, h.wsUrl(), h.token);
   const cases: Array<[unknown, RegExp]> = [
     ['{not json', /not valid JSON/],
     [{ op: 'subscribe', id: 1, site: 1 }, /op: "subscribe" is not 'bind' or 'unbind'/],
@@ -133,7 +133,7 @@ t.test('bad WebSocket messages get an error with the reason and keep the connect
   t.match(ws.got.at(-1), { type: 'error', id: 3, reason: /too many bindings on this connection \(limit 2\)/ });
   t.equal(ws.socket.readyState, WebSocket.OPEN, 'still connected');
 
-  const other = new WebSocket(`ws://127.0.0.1:${h.child().port}/state/nope`);
+  const other = new WebSocket(`ws://127.0.0.1:${h.child().port}/state/nope`, { headers: h.auth });
   other.on('error', () => undefined); // terminate() before open reports an error
   const status = await new Promise<number>((resolve) => other.once('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0)));
   other.terminate();
@@ -144,7 +144,7 @@ t.test('the reconnecting client gets a new snapshot and changes again after the 
   const h = await startState(t);
   await h.publish(update(3, 30, 1, [{ item: 1 }]));
   await h.settled();
-  const client = new StateClient({ url: h.wsUrl(), minBackoffMs: 50, maxBackoffMs: 500 });
+  const client = new StateClient({ url: h.wsUrl(), token: h.token, minBackoffMs: 50, maxBackoffMs: 500 });
   t.teardown(() => client.close());
   const snapshots: SnapshotMessage[] = [];
   const changes: ChangeMessage[] = [];
@@ -169,10 +169,10 @@ t.test('the reconnecting client gets a new snapshot and changes again after the 
 
 t.test('the server pings; a client that never answers is dropped; on stop, connected clients are told 1001 (going away) and the stop is prompt', async (t) => {
   const h = await startState(t, { STATE_WS_PING_MS: '100' });
-  const answering = await rawSocket(t, h.wsUrl());
+  const answering = await rawSocket(t, h.wsUrl(), h.token);
   let pings = 0;
   answering.socket.on('ping', () => pings++);
-  const silent = new WebSocket(h.wsUrl(), { autoPong: false });
+  const silent = new WebSocket(h.wsUrl(), { autoPong: false, headers: h.auth });
   const silentClosed = new Promise<number>((resolve) => silent.once('close', (code) => resolve(code)));
   await waitFor('pings', () => pings >= 3);
   t.equal(await silentClosed, 1006, 'the silent client was terminated');
