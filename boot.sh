@@ -24,6 +24,10 @@ NGINX_DIR=$ETC_DIR/nginx
 NGINX_CONF=$NGINX_DIR/hydra.conf
 NGINX_STUB=/etc/nginx/conf.d/hydra.conf
 NGINX_SUDOERS=/etc/sudoers.d/hydra-nginx
+# The root-owned helper that renders, tests and reloads nginx from the node's routes (data only).
+NGINX_HELPER=/usr/local/sbin/hydra-nginx-apply
+NGINX_HELPER_LIB=/usr/local/lib/hydra-nginx
+NGINX_DATA=$HYDRA_HOME/nginx/routes.json
 PGB_DIR=/etc/pgbouncer
 PGB_PID=/var/run/postgresql/pgbouncer.pid
 PGB_LOG=/var/log/postgresql/pgbouncer.log
@@ -541,7 +545,8 @@ HYDRA_TLS_CERT=$TLS_DIR/node.crt
 HYDRA_TLS_KEY=$TLS_DIR/node.key
 HYDRA_NGINX_CONF=$NGINX_CONF
 HYDRA_NGINX_BIN=/usr/sbin/nginx
-HYDRA_NGINX_RELOAD="/usr/bin/sudo -n /usr/sbin/nginx -s reload"
+HYDRA_NGINX_APPLY="/usr/bin/sudo -n $NGINX_HELPER"
+HYDRA_NGINX_DATA=$NGINX_DATA
 HYDRA_NGINX_PID=/run/nginx.pid
 EOF
 }
@@ -600,7 +605,8 @@ check_tls() {
       drift "reissue the node certificate for $(tls_san)"
     fi
   fi
-  if [ -f "$TLS_DIR/node.key" ] && [ "$(file_mode "$TLS_DIR/node.key")" != "640 root:$HYDRA_USER" ]; then drift "make $TLS_DIR/node.key readable by $HYDRA_USER only"; fi
+  # Only the nginx master (root) reads the key: the node never needs it.
+  if [ -f "$TLS_DIR/node.key" ] && [ "$(file_mode "$TLS_DIR/node.key")" != '600 root:root' ]; then drift "make $TLS_DIR/node.key readable by root only"; fi
   if [ ${#DRIFT[@]} -eq 0 ] && [ -f "$TLS_DIR/node.crt" ]; then note "$([ "$source" = operator ] && echo 'your certificate' || echo 'node CA'), until $(openssl x509 -in "$TLS_DIR/node.crt" -noout -enddate | cut -d= -f2)"; fi
 }
 
@@ -609,7 +615,7 @@ apply_tls() {
   if [ -n "$CERT_FLAG" ]; then
     if ! cmp -s "$CERT_FLAG" "$TLS_DIR/node.crt" || ! cmp -s "$KEY_FLAG" "$TLS_DIR/node.key"; then
       write_file "$TLS_DIR/node.crt" 644 root:root <"$CERT_FLAG"
-      write_file "$TLS_DIR/node.key" 640 "root:$HYDRA_USER" <"$KEY_FLAG"
+      write_file "$TLS_DIR/node.key" 600 root:root <"$KEY_FLAG"
       echo operator >"$STATE_DIR/tls-source"
       changed "installed your certificate ($(openssl x509 -in "$CERT_FLAG" -noout -subject | sed 's/^subject= *//'))"
     fi
@@ -633,7 +639,7 @@ apply_tls() {
       printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$(tls_san)" >"$work/ext"
       quiet openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$SERVER_NAME" -keyout "$work/node.key" -out "$work/node.csr"
       quiet openssl x509 -req -in "$work/node.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" -CAcreateserial -days 825 -sha256 -extfile "$work/ext" -out "$work/node.crt"
-      write_file "$TLS_DIR/node.key" 640 "root:$HYDRA_USER" <"$work/node.key"
+      write_file "$TLS_DIR/node.key" 600 root:root <"$work/node.key"
       write_file "$TLS_DIR/node.crt" 644 root:root <"$work/node.crt"
       rm -rf "$work"
       tls_san >"$STATE_DIR/tls-san"
@@ -641,9 +647,9 @@ apply_tls() {
       changed "$reason the node certificate for $(tls_san)"
     fi
   fi
-  if [ "$(file_mode "$TLS_DIR/node.key")" != "640 root:$HYDRA_USER" ]; then
-    chown "root:$HYDRA_USER" "$TLS_DIR/node.key" && chmod 640 "$TLS_DIR/node.key"
-    changed "made $TLS_DIR/node.key readable by $HYDRA_USER"
+  if [ "$(file_mode "$TLS_DIR/node.key")" != '600 root:root' ]; then
+    chown root:root "$TLS_DIR/node.key" && chmod 600 "$TLS_DIR/node.key"
+    changed "made $TLS_DIR/node.key readable by root only"
   fi
 }
 
@@ -879,15 +885,56 @@ apply_schema() {
 
 # ==== 11. nginx =================================================================================
 nginx_pid() { local p; p=$(cat /run/nginx.pid 2>/dev/null || true); alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = nginx ] && echo "$p"; return 0; }
-stub_text() { printf '# Hydra node (boot.sh): the node renders this file when its services change.\ninclude %s;\n' "$NGINX_CONF"; }
-sudoers_text() { printf '# Hydra node (boot.sh): the node reloads nginx after rendering its config (nginx -t first).\n%s ALL=(root) NOPASSWD: /usr/sbin/nginx -s reload\n' "$HYDRA_USER"; }
+stub_text() { printf '# Hydra node (boot.sh): rendered by %s from the routes the node writes.\ninclude %s;\n' "$NGINX_HELPER" "$NGINX_CONF"; }
+# Exactly the helper, with no arguments ("" in sudoers): the node can neither write nginx's
+# config nor reload it with a config of its own (the root master opens every path it names).
+sudoers_text() { printf '# Hydra node (boot.sh): the node asks the root-owned helper to render, test and reload nginx.\n%s ALL=(root) NOPASSWD: %s ""\n' "$HYDRA_USER" "$NGINX_HELPER"; }
 DEBIAN_DEFAULT_SITE=/etc/nginx/sites-enabled/default
 
+# The helper's command line: fixed paths only; the settings file is root-owned, the data file is
+# the node's and holds mounts and ports, validated again by the helper.
+helper_argv() { printf '%s %s/nginx/nginxApplyMain.js --settings %s --data %s --out %s --nginx /usr/sbin/nginx --pid /run/nginx.pid' "$NODE" "$NGINX_HELPER_LIB" "$ENV_FILE" "$NGINX_DATA" "$NGINX_CONF"; }
+helper_text() {
+  cat <<EOF
+#!/bin/sh
+# hydra-nginx-apply, written by boot.sh: renders $NGINX_CONF from the node's routes
+# ($NGINX_DATA) and the root-owned settings ($ENV_FILE), runs nginx -t, puts it in place and
+# reloads nginx. The code is boot.sh's root-owned copy in $NGINX_HELPER_LIB, not the checkout.
+if [ \$# -ne 0 ]; then echo 'hydra-nginx-apply takes no arguments' >&2; exit 2; fi
+cd /
+exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $(helper_argv)
+EOF
+}
+# The root-owned copy of the helper's code, as it should be, into $1 (from this checkout's build).
+helper_stage() {
+  mkdir -p "$1/nginx/templates" "$1/core"
+  cp "$APP_DIR"/dist/nginx/*.js "$1/nginx/" && cp "$APP_DIR"/dist/nginx/templates/*.conf "$1/nginx/templates/" &&
+    cp "$APP_DIR/dist/core/fill.js" "$APP_DIR/dist/core/errors.js" "$1/core/" && printf '{ "type": "module" }\n' >"$1/package.json"
+}
+helper_current() {
+  local work ok=0
+  [ -d "$NGINX_HELPER_LIB" ] && [ -f "$APP_DIR/dist/nginx/nginxApplyMain.js" ] || return 1
+  work=$(mktemp -d)
+  if helper_stage "$work" 2>/dev/null && diff -r -q "$work" "$NGINX_HELPER_LIB" >/dev/null 2>&1 &&
+    [ -z "$(find "$NGINX_HELPER_LIB" \( ! -user root -o ! -group root -o -perm /022 \) -print -quit)" ]; then ok=1; fi
+  rm -rf "$work"
+  [ "$ok" = 1 ]
+}
+# Code root copies and then runs must not be writable by hydra (a pusher runs code as hydra).
+helper_source_safe() {
+  [ -z "$(find "$APP_DIR" "$APP_DIR/dist" -maxdepth 0 \( -user "$HYDRA_USER" -o -perm -002 \) -print -quit 2>/dev/null)" ] &&
+    [ -z "$(find "$APP_DIR/dist/nginx" "$APP_DIR/dist/core" \( -user "$HYDRA_USER" -o -perm -002 \) -print -quit 2>/dev/null)" ]
+}
+
 check_nginx() {
-  [ "$(file_mode "$NGINX_DIR")" = "755 $HYDRA_USER:$HYDRA_USER" ] || drift "make $NGINX_DIR (the node writes there)"
+  [ -n "$NODE" ] || NODE=$(node_bin)
+  [ "$(file_mode "$NGINX_DIR")" = '755 root:root' ] || drift "make $NGINX_DIR root's (the helper writes there, the node does not)"
   [ -f "$NGINX_CONF" ] || drift "render $NGINX_CONF"
+  if [ -f "$NGINX_CONF" ] && [ "$(file_mode "$NGINX_CONF")" != '644 root:root' ]; then drift "make $NGINX_CONF root's"; fi
   same_content "$(stub_text)" "$NGINX_STUB" || drift "include it from $NGINX_STUB"
-  same_content "$(sudoers_text)" "$NGINX_SUDOERS" || drift "let $HYDRA_USER reload nginx ($NGINX_SUDOERS)"
+  same_content "$(sudoers_text)" "$NGINX_SUDOERS" || drift "let $HYDRA_USER run $NGINX_HELPER only ($NGINX_SUDOERS)"
+  helper_current || drift "install the nginx helper's code in $NGINX_HELPER_LIB (root-owned)"
+  { same_content "$(helper_text)" "$NGINX_HELPER" && [ "$(file_mode "$NGINX_HELPER")" = '755 root:root' ]; } || drift "write $NGINX_HELPER"
   if [ -L "$DEBIAN_DEFAULT_SITE" ]; then drift "disable Debian's default site (port 80 belongs to the redirect)"; fi
   if [ -z "$(nginx_pid)" ]; then drift 'start nginx'; fi
   if [ ${#DRIFT[@]} -eq 0 ]; then nginx -t -q 2>/dev/null || die "nginx -t fails on the system config: $(nginx -t 2>&1 | tail -n 3 | xargs); fix it, then run boot.sh again"; fi
@@ -895,18 +942,34 @@ check_nginx() {
 }
 
 apply_nginx() {
-  if [ "$(file_mode "$NGINX_DIR")" != "755 $HYDRA_USER:$HYDRA_USER" ]; then install -d -m 755 -o "$HYDRA_USER" -g "$HYDRA_USER" "$NGINX_DIR" && changed "made $NGINX_DIR"; fi
+  [ -n "$NODE" ] || NODE=$(node_bin)
+  if [ "$(file_mode "$NGINX_DIR")" != '755 root:root' ]; then install -d -m 755 -o root -g root "$NGINX_DIR" && chown root:root "$NGINX_DIR" && changed "made $NGINX_DIR root's"; fi
+  # Left by an older boot.sh, when the node wrote the config itself.
+  find "$NGINX_DIR" -mindepth 1 -maxdepth 1 ! -user root -exec rm -f {} + 2>/dev/null || true
+  if ! helper_current; then
+    helper_source_safe || die "$APP_DIR (or its dist/) is writable by $HYDRA_USER or by anyone; root would copy and run code from it: chown -R root:root $APP_DIR && chmod -R go-w $APP_DIR"
+    local stage="$NGINX_HELPER_LIB.new"
+    rm -rf "$stage" && (umask 022 && helper_stage "$stage") && chown -R root:root "$stage" && chmod -R go-w "$stage"
+    rm -rf "$NGINX_HELPER_LIB" && mv "$stage" "$NGINX_HELPER_LIB"
+    changed "installed the nginx helper's code in $NGINX_HELPER_LIB"
+  fi
+  if ! same_content "$(helper_text)" "$NGINX_HELPER" || [ "$(file_mode "$NGINX_HELPER")" != '755 root:root' ]; then
+    helper_text | write_file "$NGINX_HELPER" 755 root:root
+    changed "wrote $NGINX_HELPER"
+  fi
   if ! same_content "$(sudoers_text)" "$NGINX_SUDOERS"; then
     sudoers_text | write_file "$NGINX_SUDOERS" 440 root:root
     visudo -cqf "$NGINX_SUDOERS" || { rm -f "$NGINX_SUDOERS"; die "visudo refused $NGINX_SUDOERS"; }
-    changed "$HYDRA_USER may run nginx -s reload"
+    changed "$HYDRA_USER may run $NGINX_HELPER (and nothing else as root)"
   fi
   if [ ! -f "$NGINX_CONF" ]; then
-    # Before the node runs there are no services: admin and /healthz only; the node fills it in.
+    # Before the node runs there are no routes: admin and /healthz only; the node fills it in.
     local out
-    out=$(as_hydra env HYDRA_NGINX_RELOAD=/bin/true HYDRA_NGINX_PID=/nonexistent "$NODE" "$APP_DIR/bin/hydra" nginx render --allow-empty 2>&1) || die "hydra nginx render failed: $out"
+    # shellcheck disable=SC2046 # helper_argv is fixed paths without spaces
+    out=$(cd / && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $(helper_argv) --no-reload 2>&1) || die "the nginx helper failed: $out"
     changed "rendered $NGINX_CONF"
   fi
+  if [ "$(file_mode "$NGINX_CONF")" != '644 root:root' ]; then chown root:root "$NGINX_CONF" && chmod 644 "$NGINX_CONF" && changed "made $NGINX_CONF root's"; fi
   if ! same_content "$(stub_text)" "$NGINX_STUB"; then stub_text | write_file "$NGINX_STUB" 644 root:root && changed "included it from $NGINX_STUB"; fi
   if [ -L "$DEBIAN_DEFAULT_SITE" ]; then rm -f "$DEBIAN_DEFAULT_SITE" && changed "disabled Debian's default site"; fi
   local test
