@@ -522,12 +522,18 @@ load_settings() {
   NODE_ID=${NODE_ID:-$(default_node_id)}
   MODE=${MODE_FLAG:-$(env_get HYDRA_MODE)}
   MODE=${MODE:-standalone}
+  # Every value read back is checked again before root uses it (in the certificate, the config):
+  # the file was once hydra's, and an old one may still say anything.
+  valid_server_name "$SERVER_NAME" || die "HYDRA_SERVER_NAME '$SERVER_NAME' in $ENV_FILE is not a DNS name (letters, digits, '.', '-'); fix it or run boot.sh --server-name NAME"
+  [[ $NODE_ID =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "HYDRA_NODE_ID '$NODE_ID' in $ENV_FILE is invalid; expected 1-63 characters of [a-z0-9-] (or run boot.sh --node-id ID)"
+  case $MODE in standalone | scheduled) ;; *) die "HYDRA_MODE '$MODE' in $ENV_FILE is invalid; expected standalone or scheduled" ;; esac
 }
+valid_server_name() { [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$ ]] && [[ $1 != *..* ]]; }
 
 settings_text() {
   cat <<EOF
 # Hydra node settings and secrets, written by boot.sh (kept across its runs: passwords are made
-# once). The node daemon, the CLI (/usr/local/bin/hydra) and the deploy hook read this file.
+# once). Root's (0640 root:hydra): the node, the CLI and the deploy hook read it; only root writes.
 HYDRA_NODE_ID=$NODE_ID
 HYDRA_HOME=$HYDRA_HOME
 HYDRA_MODE=$MODE
@@ -559,7 +565,7 @@ check_settings() {
   if [ -n "$PG_PASSWORD" ] && [ -n "$REDIS_PASSWORD" ] && ! same_content "$(settings_text)" "$ENV_FILE"; then
     drift "rewrite $ENV_FILE ($(diff <(settings_text) "$ENV_FILE" | sed -n 's/^< \([A-Z_]*\)=.*/\1/p' | xargs | sed 's/ /, /g'))"
   fi
-  [ "$(file_mode "$ENV_FILE")" = "600 $HYDRA_USER:$HYDRA_USER" ] || drift "make $ENV_FILE mode 0600, owner $HYDRA_USER"
+  [ "$(file_mode "$ENV_FILE")" = "640 root:$HYDRA_USER" ] || drift "make $ENV_FILE root's (0640 root:$HYDRA_USER: hydra reads it, only root writes it)"
   note "node $NODE_ID, $MODE, $SERVER_NAME"
 }
 
@@ -568,7 +574,7 @@ apply_settings() {
   [ -f "$ENV_FILE" ] && before=$(cat "$ENV_FILE")
   [ -n "$PG_PASSWORD" ] || PG_PASSWORD=$(openssl rand -hex 24)
   [ -n "$REDIS_PASSWORD" ] || REDIS_PASSWORD=$(openssl rand -hex 24)
-  settings_text | write_file "$ENV_FILE" 600 "$HYDRA_USER:$HYDRA_USER"
+  settings_text | write_file "$ENV_FILE" 640 "root:$HYDRA_USER"
   if [ -z "$before" ]; then changed "wrote $ENV_FILE"; elif [ "$before" != "$(cat "$ENV_FILE")" ]; then changed "updated $ENV_FILE"; else changed "fixed the mode of $ENV_FILE"; fi
 }
 
@@ -580,6 +586,27 @@ tls_san() { # the names the node certificate must carry
   done
   local IFS=,
   echo "${names[*]}"
+}
+
+# The CA's name constraints: exactly the names the node certificate carries.
+ca_name_constraints() {
+  local n out=()
+  for n in $(tls_san | tr ',' ' '); do
+    case $n in
+      DNS:*) out+=("permitted;$n") ;;
+      IP:*:*) out+=("permitted;$n/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") ;;
+      IP:*) out+=("permitted;$n/255.255.255.255") ;;
+    esac
+  done
+  local IFS=,
+  echo "${out[*]}"
+}
+# Whether the node CA is one that signs no other CA and only this node's names.
+ca_constrained() {
+  local text
+  text=$(openssl x509 -in "$TLS_DIR/ca.crt" -noout -text 2>/dev/null) || return 1
+  [[ $text == *'CA:TRUE, pathlen:0'* ]] && [[ $text == *'X509v3 Name Constraints: critical'* ]] &&
+    [ "$(cat "$STATE_DIR/ca-names" 2>/dev/null)" = "$(tls_san)" ]
 }
 
 check_tls() {
@@ -594,7 +621,8 @@ check_tls() {
       warn "the TLS certificate $TLS_DIR/node.crt (yours) expires on $(openssl x509 -in "$TLS_DIR/node.crt" -noout -enddate | cut -d= -f2); renew it and run boot.sh --cert … --key …"
     fi
   else
-    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ]; then drift 'make the node CA'; fi
+    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ]; then drift 'make the node CA'
+    elif ! ca_constrained; then drift "remake the node CA (pathlen:0, names limited to $(tls_san)); clients must trust the new $TLS_DIR/ca.crt"; fi
     if [ ! -f "$TLS_DIR/node.crt" ] || [ ! -f "$TLS_DIR/node.key" ]; then
       drift 'issue the node certificate'
     elif ! openssl verify -CAfile "$TLS_DIR/ca.crt" "$TLS_DIR/node.crt" >/dev/null 2>&1; then
@@ -620,12 +648,17 @@ apply_tls() {
       changed "installed your certificate ($(openssl x509 -in "$CERT_FLAG" -noout -subject | sed 's/^subject= *//'))"
     fi
   elif [ "$(cat "$STATE_DIR/tls-source" 2>/dev/null || echo none)" != operator ] || [ ! -f "$TLS_DIR/node.crt" ] || [ ! -f "$TLS_DIR/node.key" ]; then
-    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ]; then
+    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ] || ! ca_constrained; then
+      local remade=''
+      [ -f "$TLS_DIR/ca.crt" ] && remade=1
+      # pathlen:0 (it signs no other CA) and name constraints (it vouches for this node's names
+      # only), so a stolen CA key, or a CA trusted by a client, cannot serve any other site.
       quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-        -subj "/CN=Hydra node CA ($NODE_ID)" -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' \
-        -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt"
-      chmod 600 "$TLS_DIR/ca.key"
-      changed "made the node CA $TLS_DIR/ca.crt"
+        -subj "/CN=Hydra node CA ($NODE_ID)" -addext 'basicConstraints=critical,CA:TRUE,pathlen:0' -addext 'keyUsage=critical,keyCertSign,cRLSign' \
+        -addext "nameConstraints=critical,$(ca_name_constraints)" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt"
+      chown root:root "$TLS_DIR/ca.key" && chmod 600 "$TLS_DIR/ca.key"
+      tls_san >"$STATE_DIR/ca-names"
+      changed "$([ -n "$remade" ] && echo 'remade' || echo 'made') the node CA $TLS_DIR/ca.crt (pathlen:0, names $(tls_san))$([ -n "$remade" ] && echo '; clients must trust the new one')"
     fi
     local reason=''
     if [ ! -f "$TLS_DIR/node.crt" ] || [ ! -f "$TLS_DIR/node.key" ]; then reason=issued
@@ -1152,8 +1185,12 @@ apply_deploy() {
 cli_text() {
   cat <<EOF
 #!/bin/sh
-# hydra CLI with this node's settings ($ENV_FILE), written by boot.sh. The file belongs to the
-# hydra user, so it is parsed here, never sourced, and only its HYDRA_* and *_URL lines are used.
+# hydra CLI with this node's settings ($ENV_FILE), written by boot.sh. The file is parsed here,
+# never sourced, and only its HYDRA_* and *_URL lines are used. Run by root, the CLI drops to
+# the $HYDRA_USER user first: nothing of the node's code or settings runs with uid 0.
+if [ "\$(id -u)" = 0 ]; then
+  exec setpriv --reuid=$HYDRA_USER --regid=$HYDRA_USER --init-groups --reset-env -- "\$0" "\$@"
+fi
 if [ -r $ENV_FILE ]; then
   while IFS= read -r line; do
     key=\${line%%=*}
