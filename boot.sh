@@ -241,15 +241,25 @@ psql_admin() { # psql as postgres over the local socket (peer auth), unaligned, 
   (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -At "$@")
 }
 
+# Passwords go to redis-cli in REDISCLI_AUTH and to Redis and PostgreSQL on stdin, never on a
+# command line (any local user reads those in /proc/<pid>/cmdline).
 redis_admin() { # redis-cli with the admin login boot.sh knows
-  local args=(-h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning)
+  local args=(-h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning) auth=''
   if [ -n "${HYDRA_REDIS_ADMIN_URL:-}" ]; then
     args=(-u "$HYDRA_REDIS_ADMIN_URL" --no-auth-warning)
   elif [ -s "$STATE_DIR/redis-admin.password" ]; then
-    args+=(--user hydra-admin --pass "$(cat "$STATE_DIR/redis-admin.password")")
+    args+=(--user hydra-admin)
+    auth=$(cat "$STATE_DIR/redis-admin.password")
   fi
-  redis-cli "${args[@]}" "$@"
+  if [ -n "$auth" ]; then REDISCLI_AUTH=$auth redis-cli "${args[@]}" "$@"; else redis-cli "${args[@]}" "$@"; fi
 }
+# One admin command read from stdin (so a password in it stays off the command line); OK or fail.
+redis_admin_stdin() {
+  local out
+  out=$(printf '%s\n' "$1" | redis_admin 2>&1)
+  [ "$out" = OK ] || { printf '%s\n' "$out"; return 1; }
+}
+redis_hydra_ping() { REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user hydra ping 2>&1; }
 
 # ==== options ===================================================================================
 MODE_FLAG=''
@@ -446,6 +456,7 @@ check_user() {
   [ "$(file_mode "$LOG_DIR")" = '755 root:root' ] || drift "make $LOG_DIR"
   [ "$(file_mode "$ETC_DIR")" = '755 root:root' ] || drift "make $ETC_DIR"
   [ "$(file_mode "$STATE_DIR")" = '700 root:root' ] || drift "make $STATE_DIR"
+  if sshd_present && ! same_content "$(sshd_text)" "$SSHD_DROPIN"; then drift "no SSH forwarding for $HYDRA_USER ($SSHD_DROPIN)"; fi
   note "$HYDRA_USER, home $HYDRA_HOME"
 }
 
@@ -463,6 +474,30 @@ apply_user() {
       changed "made $dir"
     fi
   done
+  if sshd_present && ! same_content "$(sshd_text)" "$SSHD_DROPIN"; then
+    sshd_text | write_file "$SSHD_DROPIN" 644 root:root
+    sshd -t 2>/dev/null || { rm -f "$SSHD_DROPIN"; die "sshd -t refused $SSHD_DROPIN: $(sshd -t 2>&1 | tail -n 1)"; }
+    if systemd_running; then systemctl reload ssh 2>/dev/null || true; elif [ -s /run/sshd.pid ]; then kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null || true; fi
+    changed "no SSH forwarding or tunnels for $HYDRA_USER ($SSHD_DROPIN)"
+  fi
+}
+
+# git-shell limits what a pusher runs, not what SSH forwards: without this, a deploy key opens
+# tunnels to every loopback port (admin API, Redis, PostgreSQL, the services).
+SSHD_DROPIN=/etc/ssh/sshd_config.d/hydra.conf
+sshd_present() { [ -d /etc/ssh/sshd_config.d ] && have sshd; }
+sshd_text() {
+  cat <<EOF
+# Hydra node (boot.sh): the $HYDRA_USER user pushes deploys over SSH (git-shell), nothing else.
+Match User $HYDRA_USER
+    AllowTcpForwarding no
+    AllowStreamLocalForwarding no
+    AllowAgentForwarding no
+    X11Forwarding no
+    PermitTunnel no
+    PermitTTY no
+    GatewayPorts no
+EOF
 }
 
 # ==== 4. npm ci and build =======================================================================
@@ -689,6 +724,7 @@ apply_tls() {
 # ==== 7. Redis ==================================================================================
 REDIS_ACL="on ~${KEY_PREFIX}* &${KEY_PREFIX}* +@all -@admin -@dangerous +info +client|id +client|setname +client|getname +client|unblock"
 
+redis_maxmemory() { echo "$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * 1024 / 2))"; }
 redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>&1 | grep -q -e PONG -e NOAUTH; }
 redis_installed_here() { [ -f "$STATE_DIR/redis-installed" ]; }
 redis_config() { redis_admin CONFIG GET "$1" 2>/dev/null | sed -n 2p; }
@@ -708,9 +744,10 @@ check_redis() {
   [ "$(redis_config appendonly)" = yes ] || drift 'appendonly yes'
   [ "$(redis_config appendfsync)" = everysec ] || drift 'appendfsync everysec'
   [ "$(redis_config maxmemory-policy)" = noeviction ] || drift 'maxmemory-policy noeviction'
+  [ "$(redis_config maxmemory)" != 0 ] || drift "maxmemory $(redis_maxmemory) (half the RAM: past it writes fail, nothing is evicted, the machine does not swap)"
   redis_loopback || drift "bind loopback only (now: $(redis_config bind))"
   if [ -z "$(redis_acl_line hydra)" ] || [ "$(redis_acl_line hydra)" != "$(cat "$STATE_DIR/redis-acl" 2>/dev/null)" ] || [ -z "$REDIS_PASSWORD" ] ||
-    [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user hydra --pass "$REDIS_PASSWORD" ping 2>&1)" != PONG ]; then
+    [ "$(redis_hydra_ping)" != PONG ]; then
     drift "ACL user hydra (keys ${KEY_PREFIX}*)"
   fi
   if redis_installed_here && redis_admin ACL LIST | grep -q '^user default on'; then drift 'disable the passwordless default user'; fi
@@ -723,7 +760,7 @@ redis_warnings() {
     warn "Redis runs without a config file: its AOF settings and the hydra user are lost when it restarts (boot.sh sets them again on its next run); start Redis from /etc/redis/redis.conf to keep them"
   fi
   if ! redis_installed_here && redis_admin ACL LIST | grep -q '^user default on nopass'; then
-    warn "Redis's default user has no password (Redis was running before boot.sh, so other clients may use it); once they have their own users, lock it: redis-cli ACL SETUSER default off && redis-cli CONFIG REWRITE"
+    warn "Redis's default user has no password ($(redis_acl_line default | cut -c1-80)…; Redis was running before boot.sh, so other clients may use it): any local user can read and write the node's streams; once they have their own users, lock it: redis-cli ACL SETUSER default off && redis-cli CONFIG REWRITE"
   fi
 }
 
@@ -743,20 +780,21 @@ apply_redis() {
   [ "$(redis_config appendonly)" = yes ] || { quiet redis_admin CONFIG SET appendonly yes; changed 'AOF on'; }
   [ "$(redis_config appendfsync)" = everysec ] || { quiet redis_admin CONFIG SET appendfsync everysec; changed 'appendfsync everysec'; }
   [ "$(redis_config maxmemory-policy)" = noeviction ] || { quiet redis_admin CONFIG SET maxmemory-policy noeviction; changed 'noeviction'; }
+  [ "$(redis_config maxmemory)" != 0 ] || { quiet redis_admin CONFIG SET maxmemory "$(redis_maxmemory)"; changed "maxmemory $(redis_maxmemory)"; }
   redis_loopback || { quiet redis_admin CONFIG SET bind '127.0.0.1 -::1'; changed 'bound to loopback'; }
   local -a want
   read -r -a want <<<"$REDIS_ACL"
   want+=(">$REDIS_PASSWORD")
   if [ -z "$(redis_acl_line hydra)" ] || [ "$(redis_acl_line hydra)" != "$(cat "$STATE_DIR/redis-acl" 2>/dev/null)" ] ||
-    [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user hydra --pass "$REDIS_PASSWORD" ping 2>&1)" != PONG ]; then
-    quiet redis_admin ACL SETUSER hydra reset "${want[@]}"
+    [ "$(redis_hydra_ping)" != PONG ]; then
+    quiet redis_admin_stdin "ACL SETUSER hydra reset ${want[*]}"
     redis_acl_line hydra >"$STATE_DIR/redis-acl"
     changed "ACL user hydra (keys ${KEY_PREFIX}*)"
   fi
   if redis_installed_here && redis_admin ACL LIST | grep -q '^user default on'; then
     # An admin login for boot.sh's later runs first, then no more passwordless access.
     [ -s "$STATE_DIR/redis-admin.password" ] || (umask 077 && openssl rand -hex 24 >"$STATE_DIR/redis-admin.password")
-    quiet redis_admin ACL SETUSER hydra-admin reset on ">$(cat "$STATE_DIR/redis-admin.password")" '~*' '&*' +@all
+    quiet redis_admin_stdin "ACL SETUSER hydra-admin reset on >$(cat "$STATE_DIR/redis-admin.password") ~* &* +@all"
     quiet redis_admin ACL SETUSER default off
     changed 'disabled the default user (boot.sh uses hydra-admin)'
   fi
@@ -789,6 +827,15 @@ hba_effective() {
     END { exit found ? 0 : 1 }' "$hba"
 }
 
+# A `trust` rule lets a local user in as any role (hydra, postgres) without a password.
+hba_warnings() {
+  local hba line
+  hba=$(psql_admin -c 'SHOW hba_file' 2>/dev/null) || return 0
+  while IFS= read -r line; do
+    warn "pg_hba.conf allows connections without a password ($hba line ${line%%:*}: $(printf '%s' "${line#*:}" | xargs)): any local user can connect as any role, hydra's included; replace trust by scram-sha-256 (or peer for local) and reload PostgreSQL"
+  done < <(grep -n -E '^[[:space:]]*(local|host[a-z]*)[[:space:]].*[[:space:]]trust([[:space:]]|$)' "$hba" 2>/dev/null || true)
+}
+
 check_postgresql() {
   if ! pg_up; then drift "start PostgreSQL on 127.0.0.1:$PG_PORT"; return 0; fi
   psql_admin -c 'SELECT 1' >/dev/null 2>&1 || die "cannot run psql as the postgres user over the local socket (port $PG_PORT); boot.sh needs peer access for postgres (Debian's default pg_hba.conf line: local all postgres peer)"
@@ -797,6 +844,7 @@ check_postgresql() {
   if [ -z "$secret" ]; then drift 'create role hydra'; elif [ -z "$PG_PASSWORD" ] || ! scram_matches "$secret" "$PG_PASSWORD"; then drift "set role hydra's password (SCRAM)"; fi
   [ "$(psql_admin -c "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'hydra'")" = hydra ] || drift 'create database hydra (owner hydra)'
   hba_effective || drift "pg_hba.conf: $HBA_LINE"
+  hba_warnings
   note "$(psql_admin -c 'SHOW server_version' | cut -d' ' -f1), role and database hydra"
 }
 
@@ -825,10 +873,10 @@ apply_postgresql() {
     local verifier
     verifier=$(scram_make "$PG_PASSWORD")
     if [ -z "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'hydra'")" ]; then
-      quiet psql_admin -c "CREATE ROLE hydra LOGIN PASSWORD '$verifier'"
+      printf "CREATE ROLE hydra LOGIN PASSWORD '%s';\n" "$verifier" | quiet psql_admin
       changed 'created role hydra'
     else
-      quiet psql_admin -c "ALTER ROLE hydra LOGIN PASSWORD '$verifier'"
+      printf "ALTER ROLE hydra LOGIN PASSWORD '%s';\n" "$verifier" | quiet psql_admin
       changed "set role hydra's password"
     fi
   fi

@@ -65,6 +65,7 @@ t.test('placements in, nginx config out: an upstream per mount, TLS, HSTS, redir
   t.match(text, /client_max_body_size 1m;/);
   t.match(text, /location = \/healthz \{\n\s+proxy_pass http:\/\/hydra_admin\/healthz;/);
   t.match(text, /location \/admin\/ \{\n\s+allow 127\.0\.0\.1;\n\s+allow ::1;\n\s+deny all;/);
+  t.equal(text.match(/^ {4}server_tokens off;$/gm)?.length, 2, 'no nginx version on either port');
   t.notMatch(text, /\{\{/, 'no placeholder left');
 });
 
