@@ -24,6 +24,10 @@ NGINX_DIR=$ETC_DIR/nginx
 NGINX_CONF=$NGINX_DIR/hydra.conf
 NGINX_STUB=/etc/nginx/conf.d/hydra.conf
 NGINX_SUDOERS=/etc/sudoers.d/hydra-nginx
+# The root-owned helper that renders, tests and reloads nginx from the node's routes (data only).
+NGINX_HELPER=/usr/local/sbin/hydra-nginx-apply
+NGINX_HELPER_LIB=/usr/local/lib/hydra-nginx
+NGINX_DATA=$HYDRA_HOME/nginx/routes.json
 PGB_DIR=/etc/pgbouncer
 PGB_PID=/var/run/postgresql/pgbouncer.pid
 PGB_LOG=/var/log/postgresql/pgbouncer.log
@@ -237,15 +241,25 @@ psql_admin() { # psql as postgres over the local socket (peer auth), unaligned, 
   (cd / && runuser -u postgres -- psql -X -q -v ON_ERROR_STOP=1 -p "$PG_PORT" -At "$@")
 }
 
+# Passwords go to redis-cli in REDISCLI_AUTH and to Redis and PostgreSQL on stdin, never on a
+# command line (any local user reads those in /proc/<pid>/cmdline).
 redis_admin() { # redis-cli with the admin login boot.sh knows
-  local args=(-h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning)
+  local args=(-h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning) auth=''
   if [ -n "${HYDRA_REDIS_ADMIN_URL:-}" ]; then
     args=(-u "$HYDRA_REDIS_ADMIN_URL" --no-auth-warning)
   elif [ -s "$STATE_DIR/redis-admin.password" ]; then
-    args+=(--user hydra-admin --pass "$(cat "$STATE_DIR/redis-admin.password")")
+    args+=(--user hydra-admin)
+    auth=$(cat "$STATE_DIR/redis-admin.password")
   fi
-  redis-cli "${args[@]}" "$@"
+  if [ -n "$auth" ]; then REDISCLI_AUTH=$auth redis-cli "${args[@]}" "$@"; else redis-cli "${args[@]}" "$@"; fi
 }
+# One admin command read from stdin (so a password in it stays off the command line); OK or fail.
+redis_admin_stdin() {
+  local out
+  out=$(printf '%s\n' "$1" | redis_admin 2>&1)
+  [ "$out" = OK ] || { printf '%s\n' "$out"; return 1; }
+}
+redis_hydra_ping() { REDISCLI_AUTH=$REDIS_PASSWORD redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user hydra ping 2>&1; }
 
 # ==== options ===================================================================================
 MODE_FLAG=''
@@ -442,6 +456,7 @@ check_user() {
   [ "$(file_mode "$LOG_DIR")" = '755 root:root' ] || drift "make $LOG_DIR"
   [ "$(file_mode "$ETC_DIR")" = '755 root:root' ] || drift "make $ETC_DIR"
   [ "$(file_mode "$STATE_DIR")" = '700 root:root' ] || drift "make $STATE_DIR"
+  if sshd_present && ! same_content "$(sshd_text)" "$SSHD_DROPIN"; then drift "no SSH forwarding for $HYDRA_USER ($SSHD_DROPIN)"; fi
   note "$HYDRA_USER, home $HYDRA_HOME"
 }
 
@@ -459,6 +474,30 @@ apply_user() {
       changed "made $dir"
     fi
   done
+  if sshd_present && ! same_content "$(sshd_text)" "$SSHD_DROPIN"; then
+    sshd_text | write_file "$SSHD_DROPIN" 644 root:root
+    sshd -t 2>/dev/null || { rm -f "$SSHD_DROPIN"; die "sshd -t refused $SSHD_DROPIN: $(sshd -t 2>&1 | tail -n 1)"; }
+    if systemd_running; then systemctl reload ssh 2>/dev/null || true; elif [ -s /run/sshd.pid ]; then kill -HUP "$(cat /run/sshd.pid)" 2>/dev/null || true; fi
+    changed "no SSH forwarding or tunnels for $HYDRA_USER ($SSHD_DROPIN)"
+  fi
+}
+
+# git-shell limits what a pusher runs, not what SSH forwards: without this, a deploy key opens
+# tunnels to every loopback port (admin API, Redis, PostgreSQL, the services).
+SSHD_DROPIN=/etc/ssh/sshd_config.d/hydra.conf
+sshd_present() { [ -d /etc/ssh/sshd_config.d ] && have sshd; }
+sshd_text() {
+  cat <<EOF
+# Hydra node (boot.sh): the $HYDRA_USER user pushes deploys over SSH (git-shell), nothing else.
+Match User $HYDRA_USER
+    AllowTcpForwarding no
+    AllowStreamLocalForwarding no
+    AllowAgentForwarding no
+    X11Forwarding no
+    PermitTunnel no
+    PermitTTY no
+    GatewayPorts no
+EOF
 }
 
 # ==== 4. npm ci and build =======================================================================
@@ -518,12 +557,18 @@ load_settings() {
   NODE_ID=${NODE_ID:-$(default_node_id)}
   MODE=${MODE_FLAG:-$(env_get HYDRA_MODE)}
   MODE=${MODE:-standalone}
+  # Every value read back is checked again before root uses it (in the certificate, the config):
+  # the file was once hydra's, and an old one may still say anything.
+  valid_server_name "$SERVER_NAME" || die "HYDRA_SERVER_NAME '$SERVER_NAME' in $ENV_FILE is not a DNS name (letters, digits, '.', '-'); fix it or run boot.sh --server-name NAME"
+  [[ $NODE_ID =~ ^[a-z0-9][a-z0-9-]{0,62}$ ]] || die "HYDRA_NODE_ID '$NODE_ID' in $ENV_FILE is invalid; expected 1-63 characters of [a-z0-9-] (or run boot.sh --node-id ID)"
+  case $MODE in standalone | scheduled) ;; *) die "HYDRA_MODE '$MODE' in $ENV_FILE is invalid; expected standalone or scheduled" ;; esac
 }
+valid_server_name() { [[ $1 =~ ^[A-Za-z0-9]([A-Za-z0-9.-]{0,251}[A-Za-z0-9])?$ ]] && [[ $1 != *..* ]]; }
 
 settings_text() {
   cat <<EOF
 # Hydra node settings and secrets, written by boot.sh (kept across its runs: passwords are made
-# once). The node daemon, the CLI (/usr/local/bin/hydra) and the deploy hook read this file.
+# once). Root's (0640 root:hydra): the node, the CLI and the deploy hook read it; only root writes.
 HYDRA_NODE_ID=$NODE_ID
 HYDRA_HOME=$HYDRA_HOME
 HYDRA_MODE=$MODE
@@ -541,7 +586,8 @@ HYDRA_TLS_CERT=$TLS_DIR/node.crt
 HYDRA_TLS_KEY=$TLS_DIR/node.key
 HYDRA_NGINX_CONF=$NGINX_CONF
 HYDRA_NGINX_BIN=/usr/sbin/nginx
-HYDRA_NGINX_RELOAD="/usr/bin/sudo -n /usr/sbin/nginx -s reload"
+HYDRA_NGINX_APPLY="/usr/bin/sudo -n $NGINX_HELPER"
+HYDRA_NGINX_DATA=$NGINX_DATA
 HYDRA_NGINX_PID=/run/nginx.pid
 EOF
 }
@@ -554,7 +600,7 @@ check_settings() {
   if [ -n "$PG_PASSWORD" ] && [ -n "$REDIS_PASSWORD" ] && ! same_content "$(settings_text)" "$ENV_FILE"; then
     drift "rewrite $ENV_FILE ($(diff <(settings_text) "$ENV_FILE" | sed -n 's/^< \([A-Z_]*\)=.*/\1/p' | xargs | sed 's/ /, /g'))"
   fi
-  [ "$(file_mode "$ENV_FILE")" = "600 $HYDRA_USER:$HYDRA_USER" ] || drift "make $ENV_FILE mode 0600, owner $HYDRA_USER"
+  [ "$(file_mode "$ENV_FILE")" = "640 root:$HYDRA_USER" ] || drift "make $ENV_FILE root's (0640 root:$HYDRA_USER: hydra reads it, only root writes it)"
   note "node $NODE_ID, $MODE, $SERVER_NAME"
 }
 
@@ -563,7 +609,7 @@ apply_settings() {
   [ -f "$ENV_FILE" ] && before=$(cat "$ENV_FILE")
   [ -n "$PG_PASSWORD" ] || PG_PASSWORD=$(openssl rand -hex 24)
   [ -n "$REDIS_PASSWORD" ] || REDIS_PASSWORD=$(openssl rand -hex 24)
-  settings_text | write_file "$ENV_FILE" 600 "$HYDRA_USER:$HYDRA_USER"
+  settings_text | write_file "$ENV_FILE" 640 "root:$HYDRA_USER"
   if [ -z "$before" ]; then changed "wrote $ENV_FILE"; elif [ "$before" != "$(cat "$ENV_FILE")" ]; then changed "updated $ENV_FILE"; else changed "fixed the mode of $ENV_FILE"; fi
 }
 
@@ -575,6 +621,27 @@ tls_san() { # the names the node certificate must carry
   done
   local IFS=,
   echo "${names[*]}"
+}
+
+# The CA's name constraints: exactly the names the node certificate carries.
+ca_name_constraints() {
+  local n out=()
+  for n in $(tls_san | tr ',' ' '); do
+    case $n in
+      DNS:*) out+=("permitted;$n") ;;
+      IP:*:*) out+=("permitted;$n/ffff:ffff:ffff:ffff:ffff:ffff:ffff:ffff") ;;
+      IP:*) out+=("permitted;$n/255.255.255.255") ;;
+    esac
+  done
+  local IFS=,
+  echo "${out[*]}"
+}
+# Whether the node CA is one that signs no other CA and only this node's names.
+ca_constrained() {
+  local text
+  text=$(openssl x509 -in "$TLS_DIR/ca.crt" -noout -text 2>/dev/null) || return 1
+  [[ $text == *'CA:TRUE, pathlen:0'* ]] && [[ $text == *'X509v3 Name Constraints: critical'* ]] &&
+    [ "$(cat "$STATE_DIR/ca-names" 2>/dev/null)" = "$(tls_san)" ]
 }
 
 check_tls() {
@@ -589,7 +656,8 @@ check_tls() {
       warn "the TLS certificate $TLS_DIR/node.crt (yours) expires on $(openssl x509 -in "$TLS_DIR/node.crt" -noout -enddate | cut -d= -f2); renew it and run boot.sh --cert … --key …"
     fi
   else
-    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ]; then drift 'make the node CA'; fi
+    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ]; then drift 'make the node CA'
+    elif ! ca_constrained; then drift "remake the node CA (pathlen:0, names limited to $(tls_san)); clients must trust the new $TLS_DIR/ca.crt"; fi
     if [ ! -f "$TLS_DIR/node.crt" ] || [ ! -f "$TLS_DIR/node.key" ]; then
       drift 'issue the node certificate'
     elif ! openssl verify -CAfile "$TLS_DIR/ca.crt" "$TLS_DIR/node.crt" >/dev/null 2>&1; then
@@ -600,7 +668,8 @@ check_tls() {
       drift "reissue the node certificate for $(tls_san)"
     fi
   fi
-  if [ -f "$TLS_DIR/node.key" ] && [ "$(file_mode "$TLS_DIR/node.key")" != "640 root:$HYDRA_USER" ]; then drift "make $TLS_DIR/node.key readable by $HYDRA_USER only"; fi
+  # Only the nginx master (root) reads the key: the node never needs it.
+  if [ -f "$TLS_DIR/node.key" ] && [ "$(file_mode "$TLS_DIR/node.key")" != '600 root:root' ]; then drift "make $TLS_DIR/node.key readable by root only"; fi
   if [ ${#DRIFT[@]} -eq 0 ] && [ -f "$TLS_DIR/node.crt" ]; then note "$([ "$source" = operator ] && echo 'your certificate' || echo 'node CA'), until $(openssl x509 -in "$TLS_DIR/node.crt" -noout -enddate | cut -d= -f2)"; fi
 }
 
@@ -609,17 +678,22 @@ apply_tls() {
   if [ -n "$CERT_FLAG" ]; then
     if ! cmp -s "$CERT_FLAG" "$TLS_DIR/node.crt" || ! cmp -s "$KEY_FLAG" "$TLS_DIR/node.key"; then
       write_file "$TLS_DIR/node.crt" 644 root:root <"$CERT_FLAG"
-      write_file "$TLS_DIR/node.key" 640 "root:$HYDRA_USER" <"$KEY_FLAG"
+      write_file "$TLS_DIR/node.key" 600 root:root <"$KEY_FLAG"
       echo operator >"$STATE_DIR/tls-source"
       changed "installed your certificate ($(openssl x509 -in "$CERT_FLAG" -noout -subject | sed 's/^subject= *//'))"
     fi
   elif [ "$(cat "$STATE_DIR/tls-source" 2>/dev/null || echo none)" != operator ] || [ ! -f "$TLS_DIR/node.crt" ] || [ ! -f "$TLS_DIR/node.key" ]; then
-    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ]; then
+    if [ ! -f "$TLS_DIR/ca.crt" ] || [ ! -f "$TLS_DIR/ca.key" ] || ! ca_constrained; then
+      local remade=''
+      [ -f "$TLS_DIR/ca.crt" ] && remade=1
+      # pathlen:0 (it signs no other CA) and name constraints (it vouches for this node's names
+      # only), so a stolen CA key, or a CA trusted by a client, cannot serve any other site.
       quiet openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 3650 \
-        -subj "/CN=Hydra node CA ($NODE_ID)" -addext 'basicConstraints=critical,CA:TRUE' -addext 'keyUsage=critical,keyCertSign,cRLSign' \
-        -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt"
-      chmod 600 "$TLS_DIR/ca.key"
-      changed "made the node CA $TLS_DIR/ca.crt"
+        -subj "/CN=Hydra node CA ($NODE_ID)" -addext 'basicConstraints=critical,CA:TRUE,pathlen:0' -addext 'keyUsage=critical,keyCertSign,cRLSign' \
+        -addext "nameConstraints=critical,$(ca_name_constraints)" -keyout "$TLS_DIR/ca.key" -out "$TLS_DIR/ca.crt"
+      chown root:root "$TLS_DIR/ca.key" && chmod 600 "$TLS_DIR/ca.key"
+      tls_san >"$STATE_DIR/ca-names"
+      changed "$([ -n "$remade" ] && echo 'remade' || echo 'made') the node CA $TLS_DIR/ca.crt (pathlen:0, names $(tls_san))$([ -n "$remade" ] && echo '; clients must trust the new one')"
     fi
     local reason=''
     if [ ! -f "$TLS_DIR/node.crt" ] || [ ! -f "$TLS_DIR/node.key" ]; then reason=issued
@@ -633,7 +707,7 @@ apply_tls() {
       printf 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=serverAuth\nsubjectAltName=%s\n' "$(tls_san)" >"$work/ext"
       quiet openssl req -new -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=$SERVER_NAME" -keyout "$work/node.key" -out "$work/node.csr"
       quiet openssl x509 -req -in "$work/node.csr" -CA "$TLS_DIR/ca.crt" -CAkey "$TLS_DIR/ca.key" -CAcreateserial -days 825 -sha256 -extfile "$work/ext" -out "$work/node.crt"
-      write_file "$TLS_DIR/node.key" 640 "root:$HYDRA_USER" <"$work/node.key"
+      write_file "$TLS_DIR/node.key" 600 root:root <"$work/node.key"
       write_file "$TLS_DIR/node.crt" 644 root:root <"$work/node.crt"
       rm -rf "$work"
       tls_san >"$STATE_DIR/tls-san"
@@ -641,15 +715,16 @@ apply_tls() {
       changed "$reason the node certificate for $(tls_san)"
     fi
   fi
-  if [ "$(file_mode "$TLS_DIR/node.key")" != "640 root:$HYDRA_USER" ]; then
-    chown "root:$HYDRA_USER" "$TLS_DIR/node.key" && chmod 640 "$TLS_DIR/node.key"
-    changed "made $TLS_DIR/node.key readable by $HYDRA_USER"
+  if [ "$(file_mode "$TLS_DIR/node.key")" != '600 root:root' ]; then
+    chown root:root "$TLS_DIR/node.key" && chmod 600 "$TLS_DIR/node.key"
+    changed "made $TLS_DIR/node.key readable by root only"
   fi
 }
 
 # ==== 7. Redis ==================================================================================
 REDIS_ACL="on ~${KEY_PREFIX}* &${KEY_PREFIX}* +@all -@admin -@dangerous +info +client|id +client|setname +client|getname +client|unblock"
 
+redis_maxmemory() { echo "$(($(sed -n 's/^MemTotal: *\([0-9]*\) kB/\1/p' /proc/meminfo) * 1024 / 2))"; }
 redis_up() { redis-cli -h 127.0.0.1 -p "$REDIS_PORT" ping 2>&1 | grep -q -e PONG -e NOAUTH; }
 redis_installed_here() { [ -f "$STATE_DIR/redis-installed" ]; }
 redis_config() { redis_admin CONFIG GET "$1" 2>/dev/null | sed -n 2p; }
@@ -669,9 +744,10 @@ check_redis() {
   [ "$(redis_config appendonly)" = yes ] || drift 'appendonly yes'
   [ "$(redis_config appendfsync)" = everysec ] || drift 'appendfsync everysec'
   [ "$(redis_config maxmemory-policy)" = noeviction ] || drift 'maxmemory-policy noeviction'
+  [ "$(redis_config maxmemory)" != 0 ] || drift "maxmemory $(redis_maxmemory) (half the RAM: past it writes fail, nothing is evicted, the machine does not swap)"
   redis_loopback || drift "bind loopback only (now: $(redis_config bind))"
   if [ -z "$(redis_acl_line hydra)" ] || [ "$(redis_acl_line hydra)" != "$(cat "$STATE_DIR/redis-acl" 2>/dev/null)" ] || [ -z "$REDIS_PASSWORD" ] ||
-    [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user hydra --pass "$REDIS_PASSWORD" ping 2>&1)" != PONG ]; then
+    [ "$(redis_hydra_ping)" != PONG ]; then
     drift "ACL user hydra (keys ${KEY_PREFIX}*)"
   fi
   if redis_installed_here && redis_admin ACL LIST | grep -q '^user default on'; then drift 'disable the passwordless default user'; fi
@@ -684,7 +760,7 @@ redis_warnings() {
     warn "Redis runs without a config file: its AOF settings and the hydra user are lost when it restarts (boot.sh sets them again on its next run); start Redis from /etc/redis/redis.conf to keep them"
   fi
   if ! redis_installed_here && redis_admin ACL LIST | grep -q '^user default on nopass'; then
-    warn "Redis's default user has no password (Redis was running before boot.sh, so other clients may use it); once they have their own users, lock it: redis-cli ACL SETUSER default off && redis-cli CONFIG REWRITE"
+    warn "Redis's default user has no password ($(redis_acl_line default | cut -c1-80)…; Redis was running before boot.sh, so other clients may use it): any local user can read and write the node's streams; once they have their own users, lock it: redis-cli ACL SETUSER default off && redis-cli CONFIG REWRITE"
   fi
 }
 
@@ -704,20 +780,21 @@ apply_redis() {
   [ "$(redis_config appendonly)" = yes ] || { quiet redis_admin CONFIG SET appendonly yes; changed 'AOF on'; }
   [ "$(redis_config appendfsync)" = everysec ] || { quiet redis_admin CONFIG SET appendfsync everysec; changed 'appendfsync everysec'; }
   [ "$(redis_config maxmemory-policy)" = noeviction ] || { quiet redis_admin CONFIG SET maxmemory-policy noeviction; changed 'noeviction'; }
+  [ "$(redis_config maxmemory)" != 0 ] || { quiet redis_admin CONFIG SET maxmemory "$(redis_maxmemory)"; changed "maxmemory $(redis_maxmemory)"; }
   redis_loopback || { quiet redis_admin CONFIG SET bind '127.0.0.1 -::1'; changed 'bound to loopback'; }
   local -a want
   read -r -a want <<<"$REDIS_ACL"
   want+=(">$REDIS_PASSWORD")
   if [ -z "$(redis_acl_line hydra)" ] || [ "$(redis_acl_line hydra)" != "$(cat "$STATE_DIR/redis-acl" 2>/dev/null)" ] ||
-    [ "$(redis-cli -h 127.0.0.1 -p "$REDIS_PORT" --no-auth-warning --user hydra --pass "$REDIS_PASSWORD" ping 2>&1)" != PONG ]; then
-    quiet redis_admin ACL SETUSER hydra reset "${want[@]}"
+    [ "$(redis_hydra_ping)" != PONG ]; then
+    quiet redis_admin_stdin "ACL SETUSER hydra reset ${want[*]}"
     redis_acl_line hydra >"$STATE_DIR/redis-acl"
     changed "ACL user hydra (keys ${KEY_PREFIX}*)"
   fi
   if redis_installed_here && redis_admin ACL LIST | grep -q '^user default on'; then
     # An admin login for boot.sh's later runs first, then no more passwordless access.
     [ -s "$STATE_DIR/redis-admin.password" ] || (umask 077 && openssl rand -hex 24 >"$STATE_DIR/redis-admin.password")
-    quiet redis_admin ACL SETUSER hydra-admin reset on ">$(cat "$STATE_DIR/redis-admin.password")" '~*' '&*' +@all
+    quiet redis_admin_stdin "ACL SETUSER hydra-admin reset on >$(cat "$STATE_DIR/redis-admin.password") ~* &* +@all"
     quiet redis_admin ACL SETUSER default off
     changed 'disabled the default user (boot.sh uses hydra-admin)'
   fi
@@ -750,6 +827,15 @@ hba_effective() {
     END { exit found ? 0 : 1 }' "$hba"
 }
 
+# A `trust` rule lets a local user in as any role (hydra, postgres) without a password.
+hba_warnings() {
+  local hba line
+  hba=$(psql_admin -c 'SHOW hba_file' 2>/dev/null) || return 0
+  while IFS= read -r line; do
+    warn "pg_hba.conf allows connections without a password ($hba line ${line%%:*}: $(printf '%s' "${line#*:}" | xargs)): any local user can connect as any role, hydra's included; replace trust by scram-sha-256 (or peer for local) and reload PostgreSQL"
+  done < <(grep -n -E '^[[:space:]]*(local|host[a-z]*)[[:space:]].*[[:space:]]trust([[:space:]]|$)' "$hba" 2>/dev/null || true)
+}
+
 check_postgresql() {
   if ! pg_up; then drift "start PostgreSQL on 127.0.0.1:$PG_PORT"; return 0; fi
   psql_admin -c 'SELECT 1' >/dev/null 2>&1 || die "cannot run psql as the postgres user over the local socket (port $PG_PORT); boot.sh needs peer access for postgres (Debian's default pg_hba.conf line: local all postgres peer)"
@@ -758,6 +844,7 @@ check_postgresql() {
   if [ -z "$secret" ]; then drift 'create role hydra'; elif [ -z "$PG_PASSWORD" ] || ! scram_matches "$secret" "$PG_PASSWORD"; then drift "set role hydra's password (SCRAM)"; fi
   [ "$(psql_admin -c "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = 'hydra'")" = hydra ] || drift 'create database hydra (owner hydra)'
   hba_effective || drift "pg_hba.conf: $HBA_LINE"
+  hba_warnings
   note "$(psql_admin -c 'SHOW server_version' | cut -d' ' -f1), role and database hydra"
 }
 
@@ -786,10 +873,10 @@ apply_postgresql() {
     local verifier
     verifier=$(scram_make "$PG_PASSWORD")
     if [ -z "$(psql_admin -c "SELECT 1 FROM pg_roles WHERE rolname = 'hydra'")" ]; then
-      quiet psql_admin -c "CREATE ROLE hydra LOGIN PASSWORD '$verifier'"
+      printf "CREATE ROLE hydra LOGIN PASSWORD '%s';\n" "$verifier" | quiet psql_admin
       changed 'created role hydra'
     else
-      quiet psql_admin -c "ALTER ROLE hydra LOGIN PASSWORD '$verifier'"
+      printf "ALTER ROLE hydra LOGIN PASSWORD '%s';\n" "$verifier" | quiet psql_admin
       changed "set role hydra's password"
     fi
   fi
@@ -879,15 +966,56 @@ apply_schema() {
 
 # ==== 11. nginx =================================================================================
 nginx_pid() { local p; p=$(cat /run/nginx.pid 2>/dev/null || true); alive "$p" && [ "$(cat "/proc/$p/comm" 2>/dev/null)" = nginx ] && echo "$p"; return 0; }
-stub_text() { printf '# Hydra node (boot.sh): the node renders this file when its services change.\ninclude %s;\n' "$NGINX_CONF"; }
-sudoers_text() { printf '# Hydra node (boot.sh): the node reloads nginx after rendering its config (nginx -t first).\n%s ALL=(root) NOPASSWD: /usr/sbin/nginx -s reload\n' "$HYDRA_USER"; }
+stub_text() { printf '# Hydra node (boot.sh): rendered by %s from the routes the node writes.\ninclude %s;\n' "$NGINX_HELPER" "$NGINX_CONF"; }
+# Exactly the helper, with no arguments ("" in sudoers): the node can neither write nginx's
+# config nor reload it with a config of its own (the root master opens every path it names).
+sudoers_text() { printf '# Hydra node (boot.sh): the node asks the root-owned helper to render, test and reload nginx.\n%s ALL=(root) NOPASSWD: %s ""\n' "$HYDRA_USER" "$NGINX_HELPER"; }
 DEBIAN_DEFAULT_SITE=/etc/nginx/sites-enabled/default
 
+# The helper's command line: fixed paths only; the settings file is root-owned, the data file is
+# the node's and holds mounts and ports, validated again by the helper.
+helper_argv() { printf '%s %s/nginx/nginxApplyMain.js --settings %s --data %s --out %s --nginx /usr/sbin/nginx --pid /run/nginx.pid' "$NODE" "$NGINX_HELPER_LIB" "$ENV_FILE" "$NGINX_DATA" "$NGINX_CONF"; }
+helper_text() {
+  cat <<EOF
+#!/bin/sh
+# hydra-nginx-apply, written by boot.sh: renders $NGINX_CONF from the node's routes
+# ($NGINX_DATA) and the root-owned settings ($ENV_FILE), runs nginx -t, puts it in place and
+# reloads nginx. The code is boot.sh's root-owned copy in $NGINX_HELPER_LIB, not the checkout.
+if [ \$# -ne 0 ]; then echo 'hydra-nginx-apply takes no arguments' >&2; exit 2; fi
+cd /
+exec /usr/bin/env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $(helper_argv)
+EOF
+}
+# The root-owned copy of the helper's code, as it should be, into $1 (from this checkout's build).
+helper_stage() {
+  mkdir -p "$1/nginx/templates" "$1/core"
+  cp "$APP_DIR"/dist/nginx/*.js "$1/nginx/" && cp "$APP_DIR"/dist/nginx/templates/*.conf "$1/nginx/templates/" &&
+    cp "$APP_DIR/dist/core/fill.js" "$APP_DIR/dist/core/errors.js" "$1/core/" && printf '{ "type": "module" }\n' >"$1/package.json"
+}
+helper_current() {
+  local work ok=0
+  [ -d "$NGINX_HELPER_LIB" ] && [ -f "$APP_DIR/dist/nginx/nginxApplyMain.js" ] || return 1
+  work=$(mktemp -d)
+  if helper_stage "$work" 2>/dev/null && diff -r -q "$work" "$NGINX_HELPER_LIB" >/dev/null 2>&1 &&
+    [ -z "$(find "$NGINX_HELPER_LIB" \( ! -user root -o ! -group root -o -perm /022 \) -print -quit)" ]; then ok=1; fi
+  rm -rf "$work"
+  [ "$ok" = 1 ]
+}
+# Code root copies and then runs must not be writable by hydra (a pusher runs code as hydra).
+helper_source_safe() {
+  [ -z "$(find "$APP_DIR" "$APP_DIR/dist" -maxdepth 0 \( -user "$HYDRA_USER" -o -perm -002 \) -print -quit 2>/dev/null)" ] &&
+    [ -z "$(find "$APP_DIR/dist/nginx" "$APP_DIR/dist/core" \( -user "$HYDRA_USER" -o -perm -002 \) -print -quit 2>/dev/null)" ]
+}
+
 check_nginx() {
-  [ "$(file_mode "$NGINX_DIR")" = "755 $HYDRA_USER:$HYDRA_USER" ] || drift "make $NGINX_DIR (the node writes there)"
+  [ -n "$NODE" ] || NODE=$(node_bin)
+  [ "$(file_mode "$NGINX_DIR")" = '755 root:root' ] || drift "make $NGINX_DIR root's (the helper writes there, the node does not)"
   [ -f "$NGINX_CONF" ] || drift "render $NGINX_CONF"
+  if [ -f "$NGINX_CONF" ] && [ "$(file_mode "$NGINX_CONF")" != '644 root:root' ]; then drift "make $NGINX_CONF root's"; fi
   same_content "$(stub_text)" "$NGINX_STUB" || drift "include it from $NGINX_STUB"
-  same_content "$(sudoers_text)" "$NGINX_SUDOERS" || drift "let $HYDRA_USER reload nginx ($NGINX_SUDOERS)"
+  same_content "$(sudoers_text)" "$NGINX_SUDOERS" || drift "let $HYDRA_USER run $NGINX_HELPER only ($NGINX_SUDOERS)"
+  helper_current || drift "install the nginx helper's code in $NGINX_HELPER_LIB (root-owned)"
+  { same_content "$(helper_text)" "$NGINX_HELPER" && [ "$(file_mode "$NGINX_HELPER")" = '755 root:root' ]; } || drift "write $NGINX_HELPER"
   if [ -L "$DEBIAN_DEFAULT_SITE" ]; then drift "disable Debian's default site (port 80 belongs to the redirect)"; fi
   if [ -z "$(nginx_pid)" ]; then drift 'start nginx'; fi
   if [ ${#DRIFT[@]} -eq 0 ]; then nginx -t -q 2>/dev/null || die "nginx -t fails on the system config: $(nginx -t 2>&1 | tail -n 3 | xargs); fix it, then run boot.sh again"; fi
@@ -895,18 +1023,34 @@ check_nginx() {
 }
 
 apply_nginx() {
-  if [ "$(file_mode "$NGINX_DIR")" != "755 $HYDRA_USER:$HYDRA_USER" ]; then install -d -m 755 -o "$HYDRA_USER" -g "$HYDRA_USER" "$NGINX_DIR" && changed "made $NGINX_DIR"; fi
+  [ -n "$NODE" ] || NODE=$(node_bin)
+  if [ "$(file_mode "$NGINX_DIR")" != '755 root:root' ]; then install -d -m 755 -o root -g root "$NGINX_DIR" && chown root:root "$NGINX_DIR" && changed "made $NGINX_DIR root's"; fi
+  # Left by an older boot.sh, when the node wrote the config itself.
+  find "$NGINX_DIR" -mindepth 1 -maxdepth 1 ! -user root -exec rm -f {} + 2>/dev/null || true
+  if ! helper_current; then
+    helper_source_safe || die "$APP_DIR (or its dist/) is writable by $HYDRA_USER or by anyone; root would copy and run code from it: chown -R root:root $APP_DIR && chmod -R go-w $APP_DIR"
+    local stage="$NGINX_HELPER_LIB.new"
+    rm -rf "$stage" && (umask 022 && helper_stage "$stage") && chown -R root:root "$stage" && chmod -R go-w "$stage"
+    rm -rf "$NGINX_HELPER_LIB" && mv "$stage" "$NGINX_HELPER_LIB"
+    changed "installed the nginx helper's code in $NGINX_HELPER_LIB"
+  fi
+  if ! same_content "$(helper_text)" "$NGINX_HELPER" || [ "$(file_mode "$NGINX_HELPER")" != '755 root:root' ]; then
+    helper_text | write_file "$NGINX_HELPER" 755 root:root
+    changed "wrote $NGINX_HELPER"
+  fi
   if ! same_content "$(sudoers_text)" "$NGINX_SUDOERS"; then
     sudoers_text | write_file "$NGINX_SUDOERS" 440 root:root
     visudo -cqf "$NGINX_SUDOERS" || { rm -f "$NGINX_SUDOERS"; die "visudo refused $NGINX_SUDOERS"; }
-    changed "$HYDRA_USER may run nginx -s reload"
+    changed "$HYDRA_USER may run $NGINX_HELPER (and nothing else as root)"
   fi
   if [ ! -f "$NGINX_CONF" ]; then
-    # Before the node runs there are no services: admin and /healthz only; the node fills it in.
+    # Before the node runs there are no routes: admin and /healthz only; the node fills it in.
     local out
-    out=$(as_hydra env HYDRA_NGINX_RELOAD=/bin/true HYDRA_NGINX_PID=/nonexistent "$NODE" "$APP_DIR/bin/hydra" nginx render --allow-empty 2>&1) || die "hydra nginx render failed: $out"
+    # shellcheck disable=SC2046 # helper_argv is fixed paths without spaces
+    out=$(cd / && env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin $(helper_argv) --no-reload 2>&1) || die "the nginx helper failed: $out"
     changed "rendered $NGINX_CONF"
   fi
+  if [ "$(file_mode "$NGINX_CONF")" != '644 root:root' ]; then chown root:root "$NGINX_CONF" && chmod 644 "$NGINX_CONF" && changed "made $NGINX_CONF root's"; fi
   if ! same_content "$(stub_text)" "$NGINX_STUB"; then stub_text | write_file "$NGINX_STUB" 644 root:root && changed "included it from $NGINX_STUB"; fi
   if [ -L "$DEBIAN_DEFAULT_SITE" ]; then rm -f "$DEBIAN_DEFAULT_SITE" && changed "disabled Debian's default site"; fi
   local test
@@ -1089,8 +1233,12 @@ apply_deploy() {
 cli_text() {
   cat <<EOF
 #!/bin/sh
-# hydra CLI with this node's settings ($ENV_FILE), written by boot.sh. The file belongs to the
-# hydra user, so it is parsed here, never sourced, and only its HYDRA_* and *_URL lines are used.
+# hydra CLI with this node's settings ($ENV_FILE), written by boot.sh. The file is parsed here,
+# never sourced, and only its HYDRA_* and *_URL lines are used. Run by root, the CLI drops to
+# the $HYDRA_USER user first: nothing of the node's code or settings runs with uid 0.
+if [ "\$(id -u)" = 0 ]; then
+  exec setpriv --reuid=$HYDRA_USER --regid=$HYDRA_USER --init-groups --reset-env -- "\$0" "\$@"
+fi
 if [ -r $ENV_FILE ]; then
   while IFS= read -r line; do
     key=\${line%%=*}

@@ -11,6 +11,9 @@ import type { Db } from '../core/pgTransaction.js';
 import { short, type Progress } from './progress.js';
 import { allReleases, releasesInUse, retireRelease } from '../scheduler/store/releases.js';
 
+/** What a release's commit may be (the CHECK on releases.commit says the same). */
+export const SAFE_COMMIT = /^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$/;
+
 export interface PruneResult {
   removed: string[];
 }
@@ -20,7 +23,12 @@ export async function pruneReleases(db: Db, releasesDir: string, keep: number, c
   const inUse = await releasesInUse(db);
   const kept = new Set<string>([current, ...inUse]);
   for (const r of rows.filter((x) => x.status === 'ready').slice(0, keep)) kept.add(r.commit);
-  const dirOf = (commit: string) => path.join(releasesDir, commit);
+  // The database refuses such a commit (releases_commit_check); checked again here because this
+  // path is deleted recursively: a name that is not one plain entry of releasesDir is never used.
+  const dirOf = (commit: string) => {
+    if (!SAFE_COMMIT.test(commit)) throw new Error(`release commit ${JSON.stringify(commit)} is not a plain name; refusing to delete ${path.join(releasesDir, commit)}`);
+    return path.join(releasesDir, commit);
+  };
   const newestFailed = rows.find((x) => x.status === 'failed' && existsSync(dirOf(x.commit)));
   if (newestFailed) kept.add(newestFailed.commit);
   const removed: string[] = [];
@@ -40,7 +48,7 @@ export async function pruneReleases(db: Db, releasesDir: string, keep: number, c
     for (const name of readdirSync(releasesDir)) {
       // Dot names are a node's staging (a release being built here from the database): not ours.
       if (known.has(name) || kept.has(name) || name.startsWith('.')) continue;
-      rmSync(dirOf(name), { recursive: true, force: true });
+      rmSync(path.join(releasesDir, name), { recursive: true, force: true });
       removed.push(name);
     }
   }

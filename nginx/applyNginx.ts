@@ -23,6 +23,8 @@ export interface ApplyOptions {
   pidFile?: string;
   /** Only compare; write, test and reload nothing. */
   checkOnly?: boolean;
+  /** Put it in place but reload nothing (nginx is not running yet: it reads the file when it starts). */
+  noReload?: boolean;
 }
 
 export type ApplyResult =
@@ -204,5 +206,5 @@ export async function applyNginx(text: string, options: ApplyOptions): Promise<A
   } finally {
     rmSync(candidate, { force: true });
   }
-  return { state: 'applied', reloadError: await reloadNginx(options.reload, options.pidFile) };
+  return { state: 'applied', reloadError: options.noReload ? null : await reloadNginx(options.reload, options.pidFile) };
 }

@@ -6,6 +6,7 @@
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { ConfigError } from '../core/errors.js';
+import type { HelperSettings } from './applyViaHelper.js';
 
 export interface NginxSettings {
   /** HYDRA_NGINX_CONF: the file this node renders (included in nginx's http block). */
@@ -30,6 +31,13 @@ export interface NginxSettings {
   adminAllow: string[];
   /** HYDRA_NGINX_INTERVAL_MS: how often the watcher looks at the tree (default 1000). */
   intervalMs: number;
+  /**
+   * HYDRA_NGINX_APPLY + HYDRA_NGINX_DATA (boot.sh sets both): the node writes its routes to the
+   * data file and runs the root-owned helper, which renders, tests and reloads; the node then
+   * neither writes `file` nor reloads nginx itself. null: the node applies directly (a node
+   * whose user owns its nginx, as in the tests).
+   */
+  helper?: HelperSettings | null;
 }
 
 type Env = Record<string, string | undefined>;
@@ -58,6 +66,15 @@ function ipv6(env: Env): boolean {
   if (v === 'off') return false;
   if (v === 'auto') return existsSync('/proc/net/if_inet6');
   throw new ConfigError('HYDRA_NGINX_IPV6', `'${v}' is invalid; expected on, off or auto`);
+}
+
+function helperSettings(env: Env): HelperSettings | null {
+  const apply = get(env, 'HYDRA_NGINX_APPLY');
+  const dataFile = absolute(env, 'HYDRA_NGINX_DATA', '/var/lib/hydra/nginx/routes.json');
+  if (apply === undefined && dataFile === undefined) return null;
+  if (apply === undefined) throw new ConfigError('HYDRA_NGINX_APPLY', 'is not set but HYDRA_NGINX_DATA is; expected the helper command, e.g. /usr/bin/sudo -n /usr/local/sbin/hydra-nginx-apply (boot.sh sets both)');
+  if (dataFile === undefined) throw new ConfigError('HYDRA_NGINX_DATA', 'is not set but HYDRA_NGINX_APPLY is; expected the routes file the helper reads, e.g. /var/lib/hydra/nginx/routes.json');
+  return { argv: apply.split(/\s+/), dataFile };
 }
 
 /** null when HYDRA_NGINX_CONF is unset (nginx is not managed by this node). */
@@ -99,5 +116,6 @@ export function nginxSettings(env: Env, file: string): NginxSettings {
     ipv6: ipv6(env),
     adminAllow,
     intervalMs: interval === undefined ? 1_000 : Number(interval),
+    helper: helperSettings(env),
   };
 }

@@ -2,14 +2,17 @@
  * `hydra nginx render [--check] [--json] [--out FILE] [--allow-empty]`: renders this node's nginx
  * config from the running node's tree (what the node's watcher does every second) and applies it
  * (nginx -t, atomic rename, reload) when it changed. boot.sh and operators use it; `--check`
- * only says whether the file is current (exit 0) or would change (exit 1).
+ * only says whether the file is current (exit 0) or would change (exit 1). With HYDRA_NGINX_APPLY
+ * (boot.sh's nodes) the routes go to the root-owned helper, which renders, tests and reloads;
+ * `--check` still renders here and compares with the live file (which hydra may read).
  */
 import { EXIT_FAILURE, EXIT_OK, UsageError, helpOr, parseCommandArgs, type Command } from '../core/cli.js';
 import { adminCall, locateNode } from './adminClient.js';
 import type { NodeTreeReport } from './adminRoutes.js';
 import { resolveHome } from '../core/home.js';
 import { loadNodeConfig } from './config.js';
-import { applyNginx } from '../nginx/applyNginx.js';
+import { applyNginx, type ApplyResult } from '../nginx/applyNginx.js';
+import { applyViaHelper } from '../nginx/applyViaHelper.js';
 import { nginxInput } from '../nginx/nginxInput.js';
 import { nginxSettings } from '../nginx/config.js';
 import { renderNginx, type NginxService, type Upstream } from '../nginx/renderNginx.js';
@@ -47,7 +50,10 @@ const render: Command = {
     const settings = nginxSettings(process.env, file);
     const node = await fromNode(v['allow-empty'] ?? false);
     const text = renderNginx(await nginxInput(settings, node));
-    const result = await applyNginx(text, { file, nginxBin: settings.nginxBin, reload: settings.reload, pidFile: settings.pidFile, checkOnly: v.check ?? false });
+    const viaHelper = settings.helper !== null && v.out === undefined && !v.check;
+    const answer = viaHelper ? await applyViaHelper(settings.helper!, node) : await applyNginx(text, { file, nginxBin: settings.nginxBin, reload: settings.reload, pidFile: settings.pidFile, checkOnly: v.check ?? false });
+    if (answer.state === 'invalid') throw new Error(`the nginx helper refused the routes (${settings.helper!.argv.join(' ')}): ${answer.error}`);
+    const result: ApplyResult = answer;
     const report = { file, nodeRunning: node.running, services: node.services, ...result };
     const human: Record<typeof result.state, string> = {
       unchanged: `nginx config ${file} is current (${describe(node.services)})`,

@@ -13,6 +13,8 @@ import type { Logger } from '../core/log.js';
 import { inProcessChild } from '../supervisor/inProcessChild.js';
 import type { ChildInfo, ChildSpec, ChildStatus } from '../supervisor/types.js';
 import { applyNginx, reloadNginx, type ApplyResult } from '../nginx/applyNginx.js';
+import { applyViaHelper } from '../nginx/applyViaHelper.js';
+import { routesText, type NginxRoutes } from '../nginx/routesData.js';
 import { nginxInput } from '../nginx/nginxInput.js';
 import type { NginxSettings } from '../nginx/config.js';
 import { renderNginx, type Upstream } from '../nginx/renderNginx.js';
@@ -49,6 +51,8 @@ export class NginxWatcher {
   private reloadFailures = 0;
   private nextReloadAt = 0;
   private servicesSeenRunning = false;
+  /** Helper mode: the routes the helper last put in place (it is called only when they change). */
+  private appliedRoutes: string | null = null;
   readonly counters = { renders: 0, applied: 0, rejected: 0, reloadFailures: 0 };
 
   constructor(private readonly options: NginxWatcherOptions) {}
@@ -102,6 +106,7 @@ export class NginxWatcher {
     const list = treeServices(services, { host: this.options.serviceHost, lastSeen: this.lastSeen, exclude: this.retiring });
     // A retiring instance that has left the tree needs no exclusion any more.
     for (const p of this.retiring) if (!this.lastSeen.has(p)) this.retiring.delete(p);
+    if (settings.helper) return this.tickHelper({ nodeId: this.options.nodeId, admin, services: list });
     const input = await nginxInput(settings, { nodeId: this.options.nodeId, admin, services: list });
     const text = renderNginx(input);
     this.counters.renders++;
@@ -133,6 +138,37 @@ export class NginxWatcher {
       log.info('nginx reloaded after an earlier failure', { file: settings.file });
     }
     if (!this.reloadPending && this.rejectedText === null) this.lastProblem = null;
+  }
+
+  /**
+   * With the root-owned helper: the node hands over its routes (data only) when they change, or
+   * when a reload is to be retried; the helper renders, tests, puts in place and reloads.
+   */
+  private async tickHelper(routes: NginxRoutes): Promise<void> {
+    const { settings, log } = this.options;
+    const text = routesText(routes);
+    this.counters.renders++;
+    if (text === this.rejectedText) return;
+    if (text === this.appliedRoutes && !(this.reloadPending && Date.now() >= this.nextReloadAt)) {
+      if (!this.reloadPending) this.lastProblem = null;
+      return;
+    }
+    const result = await applyViaHelper(settings.helper!, routes);
+    if (result.state === 'rejected' || result.state === 'invalid') {
+      this.rejectedText = text;
+      this.counters.rejected++;
+      return this.problem(`the nginx helper refused the routes; the previous config stays loaded`, { helper: settings.helper!.argv.join(' '), error: result.error });
+    }
+    this.rejectedText = null;
+    this.appliedRoutes = text;
+    if (result.state === 'applied') {
+      if (result.reloadError) return this.reloadFailed(result.reloadError);
+      this.counters.applied++;
+      log.info('nginx config applied by the helper', { file: settings.file, services: routes.services.map((s) => `${s.mount}→${s.upstreams.map((u) => u.port).join(',')}`) });
+    }
+    this.reloadPending = false;
+    this.reloadFailures = 0;
+    this.lastProblem = null;
   }
 
   private reloadFailed(error: string): void {

@@ -62,18 +62,31 @@ function findService(entries: TopologyEntry[], id: string): TopologyService | un
   return undefined;
 }
 
+/** Whether `relative` (relative to root) names a file inside root: not absolute, no way out through '..'. */
+function insideRoot(root: string, relative: string): boolean {
+  if (relative === '' || path.isAbsolute(relative)) return false;
+  const back = path.relative(root, path.resolve(root, relative));
+  return back !== '' && !back.startsWith('..') && !path.isAbsolute(back);
+}
+
 /** The module file and catalog settings of a request; a clear error when there is none. */
 export function resolveInstance(request: InstanceRequest): { module: string; catalog: TopologyService | undefined } {
   const appRoot = request.releasePath ?? OWN_APP_ROOT;
   const catalogFile = path.join(appRoot, 'services', 'topology.json');
   const catalog = existsSync(catalogFile) ? findService(readTopology(catalogFile, true).entries, request.service) : undefined;
   if (request.module !== null) {
+    // The spec comes from the database: its module must stay inside the release it names.
+    if (!insideRoot(appRoot, request.module)) throw new Error(`service '${request.service}': module ${JSON.stringify(request.module)} is outside the release ${appRoot}; give the spec a path relative to the app root, without '..' (hydra scheduler place ${request.service} --module services/x/index.js)`);
     const file = path.resolve(appRoot, request.module);
     const source = file.replace(/\.js$/, '.ts');
     // From the TypeScript sources the `.ts` beside a `.js` name is the same module (as in topologies).
     const module = existsSync(file) ? file : existsSync(source) ? source : null;
     if (!module) throw new Error(`service '${request.service}': module ${request.module} does not exist in ${appRoot}; fix the spec's --module`);
     return { module, catalog };
+  }
+  // A pushed release's topology names its own modules: none may point outside the release.
+  if (catalog && request.releasePath !== null && !insideRoot(appRoot, path.relative(appRoot, catalog.module))) {
+    throw new Error(`service '${request.service}': the release's topology names module ${catalog.module}, outside the release ${appRoot}; name a module inside the app`);
   }
   if (!catalog) throw new Error(`service '${request.service}' has no module: it is not in ${catalogFile}; give the spec one with 'hydra scheduler place ${request.service} --module <path>'`);
   return { module: catalog.module, catalog };

@@ -34,9 +34,17 @@ export const reportRoutes: HttpRoute<{ pool: pg.Pool }>[] = [
   } },
 ];
 
+export const HTML_HEADERS = {
+  'x-content-type-options': 'nosniff',
+  'content-security-policy': "default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+} as const;
+
 function render(report: Report, format: Format): HttpResponse {
   const name = `blast-${report.site}-${report.device}-${report.blastId}`;
-  if (format === 'html') return { headers: { 'content-type': 'text/html; charset=utf-8' }, body: reportHtml(report) };
+  // The page carries device-sent text (escaped); these make sure nothing in it ever runs: no
+  // script of any origin, no sniffing the type, no framing, its one inline <style> only.
+  if (format === 'html') return { headers: { 'content-type': 'text/html; charset=utf-8', ...HTML_HEADERS }, body: reportHtml(report) };
   if (format === 'pdf') return { headers: { 'content-type': 'application/pdf', 'content-disposition': `inline; filename="${name}.pdf"` }, body: reportPdf(report) };
   return { body: report };
 }

@@ -9,7 +9,7 @@
  * state is read back over HTTPS and pushed over a WebSocket on 443, the services' database
  * connections seen on PgBouncer's console; then a second run that changes nothing.
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
@@ -248,4 +248,75 @@ t.test('./boot.sh --yes provisions the node; everything answers on 443; a second
   t.equal(check.code, 0, '--check finds no drift');
   t.match(check.out, /boot\.sh --check: nothing would change/);
   t.equal((await https('GET', `${BASE}/healthz`)).status, 200, 'still healthy after the second run');
+});
+
+// ---- issue 14: what the hydra user (every git pusher) can and cannot do as root ------------
+
+const asHydra = (cmd: string) => spawnSync('setpriv', ['--reuid=hydra', '--regid=hydra', '--init-groups', 'sh', '-c', cmd], { encoding: 'utf8', cwd: '/' });
+const modeOf = (file: string) => execFileSync('stat', ['-c', '%a %U:%G', file], { encoding: 'utf8' }).trim();
+
+t.test('hydra writes data only; a root-owned helper renders, tests and reloads nginx; root trusts nothing hydra writes', async (t) => {
+  t.equal(modeOf('/etc/hydra/hydra.env'), '640 root:hydra', 'settings: root writes, hydra reads');
+  t.equal(modeOf('/etc/hydra/tls/node.key'), '600 root:root', 'the TLS key: root (the nginx master) only');
+  t.equal(modeOf('/etc/hydra/nginx'), '755 root:root');
+  t.equal(modeOf('/etc/hydra/nginx/hydra.conf'), '644 root:root');
+  t.equal(modeOf('/usr/local/sbin/hydra-nginx-apply'), '755 root:root');
+  t.equal(execFileSync('find', ['/usr/local/lib/hydra-nginx', '(', '!', '-user', 'root', '-o', '-perm', '/022', ')'], { encoding: 'utf8' }), '', "the helper's code: root's, nobody else may write it");
+  t.notMatch(readFileSync('/usr/local/sbin/hydra-nginx-apply', 'utf8'), /\/dist\//, 'the helper runs its root-owned copy, not the checkout');
+  t.equal(readFileSync('/etc/sudoers.d/hydra-nginx', 'utf8').split('\n').filter((l) => l && !l.startsWith('#')).join('\n'), 'hydra ALL=(root) NOPASSWD: /usr/local/sbin/hydra-nginx-apply ""', 'sudo: the helper, without arguments, and nothing else');
+
+  t.not(asHydra('echo "access_log /etc/cron.d/pwn;" >> /etc/hydra/nginx/hydra.conf').status, 0, 'hydra cannot write the nginx config');
+  t.not(asHydra('echo HYDRA_NGINX_BIN=/tmp/x >> /etc/hydra/hydra.env').status, 0, 'hydra cannot write the settings');
+  t.not(asHydra('cat /etc/hydra/tls/node.key').status, 0, 'hydra cannot read the TLS key');
+  t.not(asHydra('sudo -n /usr/sbin/nginx -s reload').status, 0, 'hydra cannot reload nginx itself');
+  t.not(asHydra('sudo -n /usr/local/sbin/hydra-nginx-apply --out /etc/cron.d/x').status, 0, 'nor give the helper arguments');
+  const applied = asHydra('sudo -n /usr/local/sbin/hydra-nginx-apply');
+  t.equal(applied.status, 0, `hydra may run the helper (${applied.stdout}${applied.stderr})`);
+  t.match(JSON.parse(applied.stdout.trim()), { state: 'unchanged' });
+
+  // The routes file is hydra's: a directive smuggled into it never reaches nginx.
+  const data = '/var/lib/hydra/nginx/routes.json';
+  const routes = readFileSync(data, 'utf8');
+  const live = readFileSync('/etc/hydra/nginx/hydra.conf', 'utf8');
+  const evil = JSON.parse(routes) as { services: Array<{ mount: string }> };
+  evil.services.push({ mount: '/x; } access_log /etc/cron.d/pwn; location /y {', instances: [], upstreams: [] } as never);
+  t.equal(asHydra(`cat > ${data}.evil <<'EOF'\n${JSON.stringify(evil)}\nEOF\nmv ${data}.evil ${data}`).status, 0);
+  const refused = asHydra('sudo -n /usr/local/sbin/hydra-nginx-apply');
+  t.equal(refused.status, 2, 'the helper refuses the routes');
+  t.match(JSON.parse(refused.stdout.trim()), { state: 'invalid', error: /services\[\d+\]\.mount: .* is invalid/ });
+  t.equal(readFileSync('/etc/hydra/nginx/hydra.conf', 'utf8'), live, 'the live config is untouched');
+  t.notOk(existsSync('/etc/cron.d/pwn'));
+  t.equal(asHydra(`ln -sf /etc/shadow ${data}`).status, 0);
+  const linked = asHydra('sudo -n /usr/local/sbin/hydra-nginx-apply');
+  t.match(JSON.parse(linked.stdout.trim()), { state: 'invalid', error: /is a symbolic link/ }, 'a link is never followed');
+  t.notMatch(linked.stdout, /root:/, 'nothing of the target is shown');
+  t.equal(asHydra(`rm -f ${data} && cat > ${data} <<'EOF'\n${routes}EOF`).status, 0, 'the routes put back');
+
+  // The node CA signs no other CA and vouches for this node's names only.
+  const caText = execFileSync('openssl', ['x509', '-in', '/etc/hydra/tls/ca.crt', '-noout', '-text'], { encoding: 'utf8' });
+  t.match(caText, /CA:TRUE, pathlen:0/);
+  t.match(caText, /X509v3 Name Constraints: critical\s+Permitted:\s+DNS:/);
+  t.match(caText, /IP:127\.0\.0\.1\/255\.255\.255\.255/);
+
+  // The CLI wrapper never runs the node's code as root.
+  t.match(readFileSync('/usr/local/bin/hydra', 'utf8'), /exec setpriv --reuid=hydra --regid=hydra --init-groups --reset-env -- "\$0" "\$@"/);
+  const tree = spawnSync('/usr/local/bin/hydra', ['node', 'tree'], { encoding: 'utf8' });
+  t.equal(tree.status, 0, `sudo hydra node tree still works, as hydra (${tree.stderr})`);
+
+  // LOW: no passwords on command lines, Redis bounded, nginx says no version, SSH no tunnels.
+  const bootText = readFileSync(BOOT, 'utf8');
+  t.notMatch(bootText, /--pass\b/, 'redis-cli gets its password from REDISCLI_AUTH');
+  t.notMatch(bootText, /ACL SETUSER \S+ reset "\$\{want/, 'ACL SETUSER with a password goes on stdin');
+  const adminFile = '/etc/hydra/boot/redis-admin.password';
+  const redisAuth = existsSync(adminFile) ? ['--user', 'hydra-admin'] : [];
+  const redisEnv = existsSync(adminFile) ? { ...process.env, REDISCLI_AUTH: readFileSync(adminFile, 'utf8').trim() } : process.env;
+  const maxmemory = execFileSync('redis-cli', ['--no-auth-warning', ...redisAuth, 'CONFIG', 'GET', 'maxmemory'], { encoding: 'utf8', env: redisEnv }).split('\n')[1];
+  t.ok(Number(maxmemory) > 0, `Redis has a maxmemory (${maxmemory})`);
+  const server = await https('GET', `${BASE}/nowhere`);
+  t.equal(server.headers.server, 'nginx', 'the Server header names no version');
+  if (existsSync('/etc/ssh/sshd_config.d') && spawnSync('sshd', ['-t']).status !== null) {
+    t.match(readFileSync('/etc/ssh/sshd_config.d/hydra.conf', 'utf8'), /Match User hydra\n\s+AllowTcpForwarding no/);
+  }
+  const check = await boot(['--check']);
+  t.equal(check.code, 0, `--check still finds no drift after all that (${check.out})`);
 });

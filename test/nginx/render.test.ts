@@ -70,6 +70,7 @@ t.test('placements in, nginx config out: an upstream per mount, TLS, HSTS, redir
   t.match(text, /location \/state\/ \{\n\s+proxy_pass/, 'viewer mounts keep the server limits');
   t.throws(() => renderNginx(input({ services: [{ mount: '/_hydra', instances: ['x#1'], upstreams: [{ host: '127.0.0.1', port: 7000 }] }] })), { name: 'RenderError', message: /services\[0\]\.mount: "\/_hydra" is invalid; expected a path not starting with '\/_'/ }, 'a mount under /_ is refused');
   t.match(text, /location \/admin\/ \{\n\s+allow 127\.0\.0\.1;\n\s+allow ::1;\n\s+deny all;/);
+  t.equal(text.match(/^ {4}server_tokens off;$/gm)?.length, 2, 'no nginx version on either port');
   t.notMatch(text, /\{\{/, 'no placeholder left');
 });
 

@@ -83,3 +83,11 @@ t.test('a failing migration rolls back alone and names its file', async (t) => {
   const half = await db.pool.query("SELECT to_regclass('half_done') AS t");
   t.equal(half.rows[0].t, null, 'nothing of the failed migration remains');
 });
+
+t.test("a release's commit is a plain name: it names the directory pruning deletes (migration 009)", async (t) => {
+  const db = await testDatabase(t);
+  await migrate(db.pool);
+  const insert = (commit: string) => db.pool.query("INSERT INTO releases (commit, path) VALUES ($1, '/srv/x')", [commit]);
+  await insert('a1b2c3d4e5f60718293a4b5c6d7e8f9012345678');
+  for (const bad of ['..', '../../etc', '/etc', 'a/b', '.hidden', '']) await t.rejects(insert(bad), { message: /releases_commit_check/ }, `refused: ${JSON.stringify(bad)}`);
+});

@@ -114,6 +114,8 @@ t.test('three interleaved blasts (complete with misfires, abort, fault) become t
     const res = await h.get(`/reports/${by(41).id}.html`);
     t.equal(res.status, 200);
     t.match(res.headers.get('content-type'), /^text\/html; charset=utf-8/);
+    t.equal(res.headers.get('x-content-type-options'), 'nosniff');
+    t.match(res.headers.get('content-security-policy'), /^default-src 'none'; style-src 'unsafe-inline';.*frame-ancestors 'none'/, 'no script runs in a report page');
     const html = await res.text();
     t.match(html, /^<!doctype html>/);
     t.match(html, '<title>Blast report: site 1, device 1001, blast 41</title>');
