@@ -36,7 +36,7 @@ CREATE INDEX nodes_state_heartbeat_idx ON nodes (state, heartbeat_at);
 -- Releases: one per pushed commit, with the content hash of each service to tell what changed.
 CREATE TABLE releases (
   id             bigserial   PRIMARY KEY,
-  -- A plain name (migration 009): it names the release's directory, which pruning deletes.
+  -- A plain name (migration 010): it names the release's directory, which pruning deletes.
   commit         text        NOT NULL UNIQUE CHECK (commit ~ '^[A-Za-z0-9_-][A-Za-z0-9._-]{0,127}$'),
   path           text        NOT NULL,
   status         text        NOT NULL DEFAULT 'building' CHECK (status IN ('building', 'ready', 'failed')),
