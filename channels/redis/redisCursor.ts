@@ -38,6 +38,8 @@ export class RedisCursor implements GroupCursor {
     private readonly consumer: string,
     /** The stream key of another channel of the same transport (for ackAndAppend's outputs). */
     private readonly keyOf: (channel: string) => string,
+    /** The dead-letter stream's MAXLEN (exact: dead letters are rare, the trim is cheap). */
+    private readonly deadLetterMaxLen = 100_000,
   ) {}
 
   async ensureGroup(startId: string): Promise<void> {
@@ -132,7 +134,7 @@ export class RedisCursor implements GroupCursor {
   async deadLetter(entry: RawEntry, error: string, deliveries: number): Promise<void> {
     const results = await this.redis
       .multi()
-      .xadd(this.deadKey, '*',
+      .xadd(this.deadKey, 'MAXLEN', String(this.deadLetterMaxLen), '*',
         'originalId', entry.id, 'group', this.group, 'consumer', this.consumer,
         'deliveries', String(deliveries), 'error', error, 'fields', JSON.stringify(entry.fields ?? {}))
       .xack(this.key, this.group, entry.id)

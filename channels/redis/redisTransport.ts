@@ -33,7 +33,14 @@ export interface RedisTransportOptions {
   url?: string;
   /** Prepended to every key, so tests and tenants never see each other's streams. */
   keyPrefix?: string;
+  /**
+   * The most dead letters a channel keeps (default DEAD_LETTER_MAXLEN): past it the oldest go, so
+   * a poison stream cannot fill Redis's memory (and with maxmemory + noeviction, stop every write).
+   */
+  deadLetterMaxLen?: number;
 }
+
+export const DEAD_LETTER_MAXLEN = 100_000;
 
 export const DEFAULT_REDIS_URL = 'redis://127.0.0.1:6379';
 
@@ -47,9 +54,11 @@ class RedisTransport implements Transport {
   private readonly prefix: string;
   private readonly cursors = new Set<GroupCursor>();
   private closed = false;
+  private readonly deadLetterMaxLen: number;
 
   constructor(options: RedisTransportOptions) {
     this.prefix = options.keyPrefix ?? '';
+    this.deadLetterMaxLen = options.deadLetterMaxLen ?? DEAD_LETTER_MAXLEN;
     this.redis = new Redis(options.url ?? process.env.REDIS_URL ?? DEFAULT_REDIS_URL, { lazyConnect: false });
     // ioredis reconnects by itself; commands in flight fail with their own errors.
     this.redis.on('error', () => undefined);
@@ -151,7 +160,7 @@ class RedisTransport implements Transport {
 
   cursor(channel: string, group: string, consumer: string): GroupCursor {
     this.assertOpen(channel);
-    const cursor = new RedisCursor(this.redis, channel, this.key(channel), this.deadKey(channel), group, consumer, (c) => this.key(c));
+    const cursor = new RedisCursor(this.redis, channel, this.key(channel), this.deadKey(channel), group, consumer, (c) => this.key(c), this.deadLetterMaxLen);
     this.cursors.add(cursor);
     return cursor;
   }

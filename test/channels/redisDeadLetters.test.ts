@@ -59,3 +59,20 @@ t.test('a dead letter not written by a consumer is listed without fields and ref
   t.equal(await channel.length(), 1, 'nothing published');
   t.equal(await channel.discardDeadLetter(id!), true, 'it can be discarded');
 });
+
+t.test('a dead-letter stream is capped (MAXLEN): a poison stream cannot fill Redis', async (t) => {
+  const r = await testRedis(t);
+  const transport = createRedisTransport({ url: r.url, keyPrefix: r.prefix, deadLetterMaxLen: 3 });
+  t.teardown(() => transport.close());
+  const channel = new Channel(transport, 'capped', { retentionIntervalMs: 0 });
+  const ids: string[] = [];
+  for (let n = 1; n <= 5; n++) ids.push(await channel.publish({ type: 'test.item', v: 1, body: { n } }));
+  const consumer = channel.consume({ group: 'g', consumer: 'c', blockMs: 20 }, (batch, ctx) => {
+    for (const m of batch) ctx.deadLetter(m.id, 'rejected');
+  });
+  t.teardown(() => consumer.stop());
+  await waitFor('the last entry dead-lettered', async () => (await channel.deadLetters()).some((d) => d.originalId === ids[4]));
+  await consumer.stop();
+  t.equal(await channel.deadLetterCount(), 3, 'only the newest 3 are kept');
+  t.same((await channel.deadLetters()).map((d) => d.originalId).sort(), ids.slice(2).sort(), 'the oldest went first');
+});
