@@ -3,6 +3,7 @@
  * help and the version; unknown commands and options are usage errors (exit 2).
  */
 import { readFileSync } from 'node:fs';
+import { consumerCommands } from '../channels/cli/consumerCommands.js';
 import { deadLetterCommands } from '../channels/cli/deadLetterCommands.js';
 import { nginxCommands } from '../node/nginxCommands.js';
 import { pgbouncerCommands } from '../pgbouncer/cli.js';
@@ -15,7 +16,7 @@ import { nodeCommands } from '../node/cli.js';
 import { EXIT_FAILURE, EXIT_OK, EXIT_USAGE, UsageError, type Command } from '../core/cli.js';
 
 /** Registered commands; components add theirs as they land (node, scheduler, deploy, simulate…). */
-const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...tokenCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands, ...deadLetterCommands];
+const commands: Command[] = [...nodeCommands, ...dbCommands, ...schedulerCommands, ...tokenCommands, ...nginxCommands, ...pgbouncerCommands, ...deployCommands, ...simulateCommands, ...deadLetterCommands, ...consumerCommands];
 
 export function version(): string {
   const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };

@@ -148,6 +148,11 @@ export class Channel {
     return this.transport.declareGroups(this.name, groups);
   }
 
+  /** Forgets declared groups (a service retired for good), so they no longer hold entries back. */
+  undeclareGroups(groups: string[]): Promise<void> {
+    return this.transport.undeclareGroups(this.name, groups);
+  }
+
   declaredGroups(): Promise<string[]> {
     return this.transport.declaredGroups(this.name);
   }

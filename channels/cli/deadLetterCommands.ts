@@ -26,7 +26,7 @@ const PAGE = 100;
 
 // ---- arguments -----------------------------------------------------------------------------
 
-function channelName(raw: string): string {
+export function channelName(raw: string): string {
   if (!isChannelName(raw)) throw new UsageError(`<channel>: '${raw}' is not a channel name; expected lower case letters, digits, '.', '_', '-', starting with a letter (e.g. packets.raw)`);
   return raw;
 }
