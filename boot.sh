@@ -32,6 +32,10 @@ PGB_DIR=/etc/pgbouncer
 PGB_PID=/var/run/postgresql/pgbouncer.pid
 PGB_LOG=/var/log/postgresql/pgbouncer.log
 LOG_DIR=/var/log/hydra
+# node.log (no-systemd mode) is rotated by boot.sh's supervisor, copytruncate style: past this
+# size it becomes node.log.1 (older ones shift up to .KEEP, the oldest dropped).
+NODE_LOG_MAX_KB=${HYDRA_NODE_LOG_MAX_KB:-10240}
+NODE_LOG_KEEP=${HYDRA_NODE_LOG_KEEP:-5}
 RUN_DIR=/run/hydra
 SUPERVISE_PID=$RUN_DIR/supervise.pid
 NODE_STAMP=$RUN_DIR/node.stamp
@@ -1151,12 +1155,28 @@ apply_node() {
   wait_for "the node to answer http://127.0.0.1:$ADMIN_PORT/healthz (see $LOG_DIR/node.log)" 90 node_healthy
 }
 
+# Rotates a log written with O_APPEND by processes that keep it open (copytruncate): when it is
+# over max_kb, file.N-1 → file.N … file.1 → file.2, a copy to file.1, then the file is truncated
+# (the writers' next appends land at its new end). Nothing rotates below the size.
+rotate_log() { # file, max_kb, keep
+  local file=$1 max_kb=$2 keep=$3 i
+  case "$max_kb$keep" in *[!0-9]*|'') echo "rotate_log: size '$max_kb' KB and count '$keep' must be whole numbers (HYDRA_NODE_LOG_MAX_KB, HYDRA_NODE_LOG_KEEP)" >&2; return 1 ;; esac
+  [ "$keep" -ge 1 ] || { echo "rotate_log: count '$keep' must be at least 1 (HYDRA_NODE_LOG_KEEP)" >&2; return 1; }
+  [ -f "$file" ] && [ "$(stat -c %s "$file")" -gt $((max_kb * 1024)) ] || return 0
+  rm -f "$file.$keep"
+  for ((i = keep - 1; i >= 1; i--)); do if [ -f "$file.$i" ]; then mv -f "$file.$i" "$file.$((i + 1))"; fi; done
+  cp -p "$file" "$file.1" && truncate -s 0 "$file"
+}
+
 # The fallback supervisor (no systemd): runs the daemon as hydra, restarts it when it exits
 # (backoff 1 s doubling to 30 s, back to 1 s after a minute of running), stops it on SIGTERM.
+# A companion loop rotates node.log every minute while the supervisor lives (no cron needed).
 supervise() {
   mkdir -p "$RUN_DIR"
   echo $$ >"$SUPERVISE_PID"
-  local child='' stop=0 backoff=1 started code
+  local child='' stop=0 backoff=1 started code sup=$$ rotator
+  (while sleep 60 && kill -0 "$sup" 2>/dev/null; do rotate_log "$LOG_DIR/node.log" "$NODE_LOG_MAX_KB" "$NODE_LOG_KEEP" || true; done) &
+  rotator=$!
   trap 'stop=1; [ -n "$child" ] && kill -TERM "$child" 2>/dev/null' TERM INT
   NODE=$(node_bin)
   while [ "$stop" = 0 ]; do
@@ -1176,6 +1196,7 @@ supervise() {
     sleep "$backoff" & wait $! || true
     backoff=$((backoff * 2 > 30 ? 30 : backoff * 2))
   done
+  kill "$rotator" 2>/dev/null || true
   rm -f "$SUPERVISE_PID"
 }
 
@@ -1299,6 +1320,8 @@ summary() {
 # ==== main ======================================================================================
 main() {
   if [ "${1:-}" = __supervise ]; then supervise; exit 0; fi
+  # For tests (test/boot/rotateLog.test.ts): one rotation of a file, as the supervisor does.
+  if [ "${1:-}" = __rotate_log ]; then rotate_log "$2" "$3" "$4"; exit $?; fi
   parse_options "$@"
   preflight
   trap 'on_error $LINENO "$BASH_COMMAND"' ERR

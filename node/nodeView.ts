@@ -64,15 +64,16 @@ export function renderTree(r: NodeTreeReport): string {
 }
 
 /**
- * Below the tree: each child that is down after an abnormal exit (failed, parked, or starting
- * again), with that exit, when it is tried again, and its last stack.
+ * Below the tree: each child whose last exit was abnormal (failed, parked, starting again, or
+ * running again after a crash), with that exit, when it is tried again, and the stack it sent.
  */
 function failures(tree: ChildInfo, now = Date.now()): string[] {
-  const failed = walk(tree).filter(({ child }) => child.state !== 'running' && child.lastExit && !child.lastExit.normal);
-  if (failed.length === 0) return [];
+  const failed = walk(tree).filter(({ child }) => child.lastExit && !child.lastExit.normal);
   return failed.flatMap(({ path, child }) => {
+    const exit = child.lastExit!;
     const retry = child.retryAt !== undefined ? ` (next start in ${formatDuration(Math.max(0, child.retryAt - now))})` : '';
-    const stack = child.lastExit!.stack ? child.lastExit!.stack.split('\n').map((l) => `    ${l}`) : [];
-    return ['', `${path} ${child.state === 'failed' ? 'failed' : `${child.state} after failing`}: ${child.lastExit!.reason}${retry}`, ...stack];
+    const how = child.state === 'failed' ? 'failed' : child.state === 'running' ? 'running again; last exit' : `${child.state} after failing`;
+    const stack = exit.stack ? exit.stack.split('\n').map((l) => `    ${l}`) : [];
+    return ['', `${path} ${how}: ${exit.reason}${retry}`, ...stack];
   });
 }

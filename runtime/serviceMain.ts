@@ -6,7 +6,8 @@
  * other hook, route, function and WebSocket connection), serve HTTP, start one consumer per consumed channel
  * (group = service name, consumer = the child id, so a restart re-reads its own pending
  * entries), and say `ready` only once every consumer is ready. Any failure on the way is logged
- * as one JSON line, reported as `start_failed`, and the process exits 1.
+ * as one JSON line (with its stack), reported as `start_failed` (with the stack), and the
+ * process exits 1. An uncaught error later is logged the same way and sent as `crashed`.
  *
  * Stop (the supervisor's `stop` or SIGTERM, through childLink): stop fetching, finish and ack
  * the batches in hand and the HTTP requests in progress, call `stop`, close the transport;
@@ -59,10 +60,17 @@ let httpRequests = 0;
 
 const link = linkToSupervisor({ onStop: stop, status });
 
-// Let it crash, but say why in the same JSON format: the supervisor restarts the instance.
+// Let it crash, but say why in the same JSON format, with the stack logged once and sent to the
+// supervisor (the tree shows the last one): the supervisor restarts the instance.
+let crashing = false;
 const crash = (what: string) => (err: unknown) => {
-  log.error(what, { err: reasonOf(err) });
-  process.exit(1);
+  if (crashing) return;
+  crashing = true;
+  const stack = stackOf(err);
+  log.error(what, { err: reasonOf(err), ...(stack ? { stack } : {}) });
+  link.crashed(`${what}: ${reasonOf(err)}`, stack);
+  // A tick for the IPC write to leave before the process goes.
+  setTimeout(() => process.exit(1), 20);
 };
 process.on('uncaughtException', crash('uncaught exception'));
 process.on('unhandledRejection', crash('unhandled rejection'));
@@ -71,8 +79,9 @@ const starting = start();
 starting.catch((err: unknown) => {
   if (err instanceof Stopped) return;
   const reason = reasonOf(err);
-  log.error('start failed', { err: reason });
-  link.startFailed(reason);
+  const stack = stackOf(err);
+  log.error('start failed', { err: reason, ...(stack ? { stack } : {}) });
+  link.startFailed(reason, stack);
   // A tick for the IPC write to leave before the process goes.
   setTimeout(() => process.exit(1), 20);
 });
@@ -161,6 +170,11 @@ function heldByMissingGroups(info: { channel: string; backlog: number; missing: 
     missingGroups: info.missing,
     backlog: info.backlog,
   });
+}
+
+/** The stack of a thrown Error (undefined for other values, whose reason says it all). */
+function stackOf(err: unknown): string | undefined {
+  return err instanceof Error && typeof err.stack === 'string' ? err.stack : undefined;
 }
 
 function checkStopping(): void {

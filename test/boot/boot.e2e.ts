@@ -10,7 +10,7 @@
  * connections seen on PgBouncer's console; then a second run that changes nothing.
  */
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, writeFileSync, chownSync } from 'node:fs';
 import { request as httpsRequest } from 'node:https';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
@@ -153,6 +153,13 @@ t.test('./boot.sh --yes provisions the node; everything answers on 443; a second
   t.equal(first.code, 0, 'first run exits 0');
   t.match(first.out, /^boot\.sh: node \S+ is up at https:\/\//m);
   if (readFileSync('/etc/hydra/boot/tls-source', 'utf8').trim() !== 'operator') ca = readFileSync('/etc/hydra/tls/ca.crt');
+  if (!existsSync('/run/systemd/system')) {
+    // No systemd: boot.sh's supervisor and its node.log rotation loop (a subshell of it) both run.
+    const supervisors = readdirSync('/proc').filter((p) => /^\d+$/.test(p) && (() => {
+      try { return readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes('__supervise'); } catch { return false; }
+    })());
+    t.ok(supervisors.length >= 2, `the supervisor and its log rotation loop run (${supervisors.length} __supervise processes)`);
+  }
 
   // /healthz over HTTPS, verified against the node CA.
   const health = await https('GET', `${BASE}/healthz`);
