@@ -7,7 +7,9 @@
  * Errors are JSON `{ error }` (httpAnswer.ts): 404
  * for an unknown route, 405 for a known path with another method, 413 for a body over 1 MiB
  * (requestBody.ts), the HttpError's status, else 500 with the error's message. A manifest's
- * `websocket` endpoint is served on the same port (serviceUpgrades.ts).
+ * `websocket` endpoint is served on the same port (serviceUpgrades.ts). A route (and the WebSocket)
+ * asks for an API token of the role it declares (routeAuth.ts) before its body is read: 401 with
+ * `WWW-Authenticate: Bearer`, 403 for a role too low, 503 when tokens cannot be checked (apiAuth.ts).
  */
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { reasonOf } from '../core/errors.js';
