@@ -975,6 +975,18 @@ stub_text() { printf '# Hydra node (boot.sh): rendered by %s from the routes the
 # config nor reload it with a config of its own (the root master opens every path it names).
 sudoers_text() { printf '# Hydra node (boot.sh): the node asks the root-owned helper to render, test and reload nginx.\n%s ALL=(root) NOPASSWD: %s ""\n' "$HYDRA_USER" "$NGINX_HELPER"; }
 DEBIAN_DEFAULT_SITE=/etc/nginx/sites-enabled/default
+NGINX_MAIN=/etc/nginx/nginx.conf
+# Sized for held viewer streams (each proxied request takes two connections; the rendered config
+# lets viewers hold 3/8 of them, so devices and /healthz keep the rest): Debian ships 768.
+NGINX_WORKER_CONNECTIONS=4096
+NGINX_RLIMIT_NOFILE=8192
+nginx_workers_sized() { grep -Eq "^\s*worker_connections\s+$NGINX_WORKER_CONNECTIONS;" "$NGINX_MAIN" && grep -Eq "^\s*worker_rlimit_nofile\s+$NGINX_RLIMIT_NOFILE;" "$NGINX_MAIN"; }
+size_nginx_workers() {
+  sed -i -E "s/^(\s*)worker_connections\s+[0-9]+;/\1worker_connections $NGINX_WORKER_CONNECTIONS;/" "$NGINX_MAIN"
+  if grep -Eq '^\s*worker_rlimit_nofile\s' "$NGINX_MAIN"; then sed -i -E "s/^(\s*)worker_rlimit_nofile\s+[0-9]+;/\1worker_rlimit_nofile $NGINX_RLIMIT_NOFILE;/" "$NGINX_MAIN"
+  else sed -i -E "0,/^\s*events\s*\{/s//worker_rlimit_nofile $NGINX_RLIMIT_NOFILE;\n&/" "$NGINX_MAIN"; fi
+  grep -Eq "^\s*worker_connections\s+$NGINX_WORKER_CONNECTIONS;" "$NGINX_MAIN" || die "could not set worker_connections $NGINX_WORKER_CONNECTIONS in $NGINX_MAIN (no worker_connections line in its events block?); set it by hand, then run boot.sh again"
+}
 
 # The helper's command line: fixed paths only; the settings file is root-owned, the data file is
 # the node's and holds mounts and ports, validated again by the helper.
@@ -1021,6 +1033,7 @@ check_nginx() {
   helper_current || drift "install the nginx helper's code in $NGINX_HELPER_LIB (root-owned)"
   { same_content "$(helper_text)" "$NGINX_HELPER" && [ "$(file_mode "$NGINX_HELPER")" = '755 root:root' ]; } || drift "write $NGINX_HELPER"
   if [ -L "$DEBIAN_DEFAULT_SITE" ]; then drift "disable Debian's default site (port 80 belongs to the redirect)"; fi
+  nginx_workers_sized || drift "size nginx's workers in $NGINX_MAIN (worker_connections $NGINX_WORKER_CONNECTIONS, worker_rlimit_nofile $NGINX_RLIMIT_NOFILE)"
   if [ -z "$(nginx_pid)" ]; then drift 'start nginx'; fi
   if [ ${#DRIFT[@]} -eq 0 ]; then nginx -t -q 2>/dev/null || die "nginx -t fails on the system config: $(nginx -t 2>&1 | tail -n 3 | xargs); fix it, then run boot.sh again"; fi
   note "$(nginx -v 2>&1 | sed 's/.*\///'), pid $(nginx_pid)"
@@ -1057,6 +1070,7 @@ apply_nginx() {
   if [ "$(file_mode "$NGINX_CONF")" != '644 root:root' ]; then chown root:root "$NGINX_CONF" && chmod 644 "$NGINX_CONF" && changed "made $NGINX_CONF root's"; fi
   if ! same_content "$(stub_text)" "$NGINX_STUB"; then stub_text | write_file "$NGINX_STUB" 644 root:root && changed "included it from $NGINX_STUB"; fi
   if [ -L "$DEBIAN_DEFAULT_SITE" ]; then rm -f "$DEBIAN_DEFAULT_SITE" && changed "disabled Debian's default site"; fi
+  if ! nginx_workers_sized; then size_nginx_workers && changed "sized nginx's workers (worker_connections $NGINX_WORKER_CONNECTIONS, worker_rlimit_nofile $NGINX_RLIMIT_NOFILE)"; fi
   local test
   test=$(nginx -t 2>&1) || die "nginx -t refuses the config, nothing was reloaded: $(printf '%s' "$test" | tail -n 3 | xargs)"
   if [ -z "$(nginx_pid)" ]; then

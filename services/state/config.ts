@@ -9,6 +9,9 @@ export interface StateConfig {
   flushRows: number;
   ssePingMs: number;
   wsPingMs: number;
+  /** Live streams (SSE + WebSocket) one instance holds in total, and per client address. */
+  maxStreams: number;
+  maxStreamsPerClient: number;
   wsMaxBindings: number;
   /**
    * Fault injection for tests (STATE_TEST_CRASH_AFTER_FLUSH): a marker file path. The first flush
@@ -25,6 +28,8 @@ export function readStateConfig(env: NodeJS.ProcessEnv = process.env): StateConf
     flushRows: intFromEnv(env, 'STATE_FLUSH_ROWS', 500, 1, 100_000),
     ssePingMs: intFromEnv(env, 'STATE_SSE_PING_MS', 15_000, 10, 600_000),
     wsPingMs: intFromEnv(env, 'STATE_WS_PING_MS', 30_000, 10, 600_000),
+    maxStreams: intFromEnv(env, 'STATE_MAX_STREAMS', 1024, 1, 100_000),
+    maxStreamsPerClient: intFromEnv(env, 'STATE_MAX_STREAMS_PER_CLIENT', 64, 1, 100_000),
     wsMaxBindings: intFromEnv(env, 'STATE_WS_MAX_BINDINGS', 100, 1, 10_000),
     crashAfterFlushMarker: env.STATE_TEST_CRASH_AFTER_FLUSH?.trim() || null,
   };

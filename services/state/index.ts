@@ -30,6 +30,7 @@ import type { StateChangeV1 } from '../messages.js';
 import { bySource, ensureSchema, loadItems, loadSuperseded, writeFlush, type Superseded } from './itemStore.js';
 import { LiveState } from './liveState.js';
 import { stateRoutes, type RouteOptions } from './routes.js';
+import { StreamLimits } from './streamLimits.js';
 import type { ItemState } from './selector.js';
 import { WriteBehind } from './writeBehind.js';
 import { stateWebSocket, type WsOptions } from './wsServer.js';
@@ -65,7 +66,7 @@ export default defineService({
 
   async init(ctx): Promise<StateInstance> {
     const config = readStateConfig();
-    const settings = { ssePingMs: config.ssePingMs, pingMs: config.wsPingMs, maxBindings: config.wsMaxBindings };
+    const settings = { ssePingMs: config.ssePingMs, pingMs: config.wsPingMs, maxBindings: config.wsMaxBindings, limits: new StreamLimits(config.maxStreams, config.maxStreamsPerClient) };
     const pool = new pg.Pool({ connectionString: config.databaseUrl, max: 4 });
     // An idle client's error (PostgreSQL restarted) is emitted on the pool: log it, never crash.
     pool.on('error', (err) => ctx.log.warn('postgres idle client error', { err: err.message }));

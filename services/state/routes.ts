@@ -7,6 +7,7 @@ import type { ServerResponse } from 'node:http';
 import { HttpError, type HttpRoute, type ServiceContext } from '../../runtime/sdk.js';
 import type { StateChangeV1 } from '../messages.js';
 import { countByStatus, type LiveState } from './liveState.js';
+import { clientOf, type StreamLimits } from './streamLimits.js';
 import { matchesChange, SelectorError, selectorFromQuery, uint32, type ItemState, type Selector } from './selector.js';
 
 export interface RouteOptions {
@@ -14,6 +15,8 @@ export interface RouteOptions {
   ssePingMs?: number;
   /** Unsent bytes after which an SSE client is cut as too slow. Default 1 MiB. */
   maxBufferedBytes?: number;
+  /** Live streams (SSE and WebSocket) in total and per client; absent: no cap (tests). */
+  limits?: StreamLimits;
 }
 
 /** What the routes read from the instance state. */
@@ -37,6 +40,10 @@ export const stateRoutes: HttpRoute<RouteState>[] = [
     path: '/stream',
     handler: (req, ctx, { live, settings }) => {
       const sel = parse(() => selectorFromQuery(req.query, ['site', 'device', 'item', 'status', 'field']));
+      const client = clientOf(req.raw);
+      const refused = settings.limits?.take(client) ?? null;
+      if (refused) throw new HttpError(refused.status, refused.reason);
+      if (settings.limits) req.res.on('close', () => settings.limits!.release(client));
       stream(live, sel, req.res, ctx, settings);
     },
   },

@@ -13,10 +13,13 @@ import type { RawData } from 'ws';
 import type { WebSocketEndpoint } from '../../runtime/sdk.js';
 import type { StateChangeV1 } from '../messages.js';
 import type { LiveState } from './liveState.js';
+import { clientOf, type StreamLimits } from './streamLimits.js';
 import { parseClientMessage, ProtocolError, type BindingId, type ServerMessage } from './protocol.js';
 import { matchesChange, type Selector } from './selector.js';
 
 export interface WsOptions {
+  /** Shared with the SSE route: live streams in total and per client. */
+  limits?: StreamLimits;
   maxBindings?: number;
   maxBufferedBytes?: number;
   pingMs?: number;
@@ -31,7 +34,15 @@ export interface WsState {
 /** The manifest's WebSocket endpoint at `/ws`. */
 export const stateWebSocket: WebSocketEndpoint<WsState> = {
   path: '/ws',
-  onConnection(socket, _req, ctx, { live, settings }) {
+  onConnection(socket, req, ctx, { live, settings }) {
+    const client = clientOf(req);
+    const refused = settings.limits?.take(client) ?? null;
+    if (refused) {
+      // 1013: try again later; the reason says which limit.
+      socket.close(1013, refused.reason.slice(0, 120));
+      return;
+    }
+    if (settings.limits) socket.on('close', () => settings.limits!.release(client));
     const maxBindings = settings.maxBindings ?? 100;
     const maxBuffered = settings.maxBufferedBytes ?? 1024 * 1024;
     const pingMs = settings.pingMs ?? 30_000;

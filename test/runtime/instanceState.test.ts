@@ -6,6 +6,7 @@
  */
 import { fork, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -22,6 +23,8 @@ const fixture = (name: string) => fileURLToPath(new URL(`./fixtures/${name}`, im
 
 interface Running {
   base: string;
+  /** The instance's functions socket and the secret it wants (as the node's ServicesHost gives them). */
+  functions: { socket: string; secret: string };
   messages: ChildMessage[];
   child: ChildProcess;
   exited: Promise<number | null>;
@@ -29,9 +32,12 @@ interface Running {
 
 /** The service module as one instance (`svc#1`) under the real runtime, ready. */
 async function run(t: Test, module: string, r: TestRedis, env: Record<string, string> = {}): Promise<Running> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'hydra-fn-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const functions = { socket: path.join(dir, 'svc.sock'), secret: 'k'.repeat(43) };
   const child = fork(MAIN, [], {
     execArgv: ['--import', 'tsx'],
-    env: { ...process.env, HYDRA_SERVICE_MODULE: module, HYDRA_CHILD_ID: 'svc#1', HYDRA_HEARTBEAT_MS: '100', REDIS_URL: r.url, HYDRA_KEY_PREFIX: r.prefix, ...env },
+    env: { ...process.env, HYDRA_SERVICE_MODULE: module, HYDRA_CHILD_ID: 'svc#1', HYDRA_HEARTBEAT_MS: '100', REDIS_URL: r.url, HYDRA_KEY_PREFIX: r.prefix, HYDRA_FUNCTIONS_SOCKET: functions.socket, HYDRA_FUNCTIONS_SECRET: functions.secret, ...env },
     stdio: ['ignore', 'ignore', 'inherit', 'ipc'],
   });
   const messages: ChildMessage[] = [];
@@ -42,7 +48,7 @@ async function run(t: Test, module: string, r: TestRedis, env: Record<string, st
     await exited;
   });
   const ready = await waitFor('ready', () => messages.find((m): m is Extract<ChildMessage, { t: 'ready' }> => m.t === 'ready') ?? (child.exitCode !== null ? Promise.reject(new Error(`exited ${child.exitCode}`)) : undefined), 30_000);
-  return { base: `http://127.0.0.1:${ready.port}`, messages, child, exited };
+  return { base: `http://127.0.0.1:${ready.port}`, functions, messages, child, exited };
 }
 
 function channels(t: Test, r: TestRedis) {
@@ -64,7 +70,18 @@ const getJson = async (url: string, init?: RequestInit) => {
   return { status: res.status, body: (await res.json()) as unknown };
 };
 
-const callFunction = (base: string, name: string, args: Record<string, unknown> = {}) => getJson(`${base}/_hydra/functions/${name}`, { method: 'POST', body: JSON.stringify({ args }) });
+/** A call on the instance's functions socket, with the node secret (functions are not on its HTTP port). */
+const callFunction = (svc: Running, name: string, args: Record<string, unknown> = {}) =>
+  new Promise<{ status: number; body: unknown }>((resolve, reject) => {
+    const body = JSON.stringify({ args });
+    const req = httpRequest({ socketPath: svc.functions.socket, method: 'POST', path: `/_hydra/functions/${name}`, headers: { 'x-hydra-node-secret': svc.functions.secret, 'content-length': Buffer.byteLength(body) } }, (res) => {
+      let text = '';
+      res.on('data', (c: Buffer) => (text += c.toString()));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) as unknown }));
+    });
+    req.on('error', reject);
+    req.end(body);
+  });
 
 const wsFirstMessage = (url: string) =>
   new Promise<unknown>((resolve, reject) => {
@@ -91,8 +108,8 @@ t.test("init's state reaches handle, routes, functions, the WebSocket, health an
 
   // handle's changes are seen by the route, which changes it in turn: the same object.
   t.same(await getJson(`${svc.base}/stateful/held`), { status: 200, body: { token, handled: 3, requests: 1 } }, 'a route gets it');
-  t.same(await callFunction(svc.base, 'held'), { status: 200, body: { result: { token, handled: 3, requests: 1 } } }, 'a plain function gets it');
-  t.same(await callFunction(svc.base, 'add', { requests: 10 }), { status: 200, body: { result: 11 } }, 'a typed function gets it');
+  t.same(await callFunction(svc, 'held'), { status: 200, body: { result: { token, handled: 3, requests: 1 } } }, 'a plain function gets it');
+  t.same(await callFunction(svc, 'add', { requests: 10 }), { status: 200, body: { result: 11 } }, 'a typed function gets it');
   t.same(await wsFirstMessage(`${svc.base.replace('http', 'ws')}/stateful/ws`), { token, handled: 3, requests: 11 }, 'a WebSocket connection gets it');
   t.same(await getJson(`${svc.base}/healthz`), { status: 200, body: { healthy: true, detail: `${token}: 3 handled`, service: 'stateful', version: '1.0.0', instance: 'svc#1' } }, 'health gets it');
 
@@ -109,7 +126,7 @@ t.test('a service without state works as before: its hooks get undefined and ign
   t.same(await waitFor('two outputs', async () => ((await outputs()).length === 2 ? outputs() : undefined)), [{ n: 7 }, { n: 8 }], 'handle works');
   t.same(await getJson(`${svc.base}/stateless`), { status: 200, body: { service: 'stateless' } }, 'a route written without the state argument works');
   t.same(await getJson(`${svc.base}/stateless/state`), { status: 200, body: { state: 'undefined' } });
-  t.same(await callFunction(svc.base, 'state'), { status: 200, body: { result: 'undefined' } });
+  t.same(await callFunction(svc, 'state'), { status: 200, body: { result: 'undefined' } });
   t.match(await getJson(`${svc.base}/healthz`), { status: 200, body: { healthy: true, detail: 'no state' } });
   svc.child.kill('SIGTERM');
   t.equal(await svc.exited, 0);
