@@ -73,7 +73,7 @@ t.test('placement honours constraints, pins and spread, and the instances run wh
   const answered = run.result as { node: string; url: string; body: { result: { instance: string } } };
   const slot = Number(/^ping#(\d)@/.exec(answered.body.result.instance)![1]) - 1;
   t.equal(answered.node, ping.find((p) => p.instance === slot)!.node_id, 'answered by the node that runs the instance');
-  t.match(answered.url, /^http:\/\/127\.0\.0\.1:\d+\/_hydra\/functions\/stamp$/);
+  t.match(answered.url, /^unix:\/.+\.sock:\/_hydra\/functions\/stamp$/, 'called on the instance\'s functions socket');
   t.match(fleet.nodes.get(answered.node)!.output(), /function call answered/, "that node's log shows the call");
   t.equal((await fleet.pool.query('SELECT 1 FROM function_calls')).rowCount, 0, 'no call is left in the mailbox');
   await defineJob(fleet.pool, { name: 'nofn', schedule: '0 0 * * *', target: { kind: 'service_function', service: 'ping', function: 'nosuch' } }, 'test');
