@@ -14,7 +14,7 @@ t.test('live streams are capped per client (429) and in total (503), SSE and Web
   t.teardown(() => held.forEach((c) => c.abort()));
   const sse = async (client: string) => {
     const c = new AbortController();
-    const res = await fetch(`${h.base()}/state/stream`, { headers: { 'x-real-ip': client }, signal: c.signal });
+    const res = await fetch(`${h.base()}/state/stream`, { headers: { ...h.auth, 'x-real-ip': client }, signal: c.signal });
     if (res.status === 200) {
       held.push(c);
       return { status: 200, body: null };
@@ -28,13 +28,13 @@ t.test('live streams are capped per client (429) and in total (503), SSE and Web
   t.match(third.body?.error, /client 10\.0\.0\.1 holds 2 live streams/);
   t.equal((await sse('10.0.0.2')).status, 200, 'another client still gets one');
   // The WebSocket counts with the SSE streams: this client's second stream is the instance's fourth.
-  const ws = new WebSocket(h.wsUrl(), { headers: { 'x-real-ip': '10.0.0.2' } });
+  const ws = new WebSocket(h.wsUrl(), { headers: { ...h.auth, 'x-real-ip': '10.0.0.2' } });
   t.teardown(() => ws.terminate());
   await new Promise((resolve, reject) => (ws.once('open', resolve), ws.once('error', reject)));
   const full = await sse('10.0.0.3');
   t.equal(full.status, 503, 'the instance is full');
   t.match(full.body?.error, /holds its 4 live streams/);
-  const refusedWs = new WebSocket(h.wsUrl(), { headers: { 'x-real-ip': '10.0.0.3' } });
+  const refusedWs = new WebSocket(h.wsUrl(), { headers: { ...h.auth, 'x-real-ip': '10.0.0.3' } });
   const [code, reason] = (await new Promise((resolve) => refusedWs.once('close', (c: number, r: Buffer) => resolve([c, r.toString()])))) as [number, string];
   t.equal(code, 1013, 'a WebSocket over the cap is closed 1013 (try again later)');
   t.match(reason, /live streams/);
