@@ -5,20 +5,17 @@
  * written to bench/results/summary.json.
  */
 import { benchServers } from './benchServers.js';
-import { benchChannels } from './channels.js';
-import { benchPipeline } from './pipeline.js';
-import { benchRestart } from './restart.js';
-import { benchMemory } from './memory.js';
 import { table, writeResult } from './report.js';
 import { summarize, type SummaryRow } from './summary.js';
-import { benchSwap } from './swap.js';
 
+// Imported when run, not before: the test helpers they use read DATABASE_URL and REDIS_URL when
+// loaded, and those name the throwaway servers only once benchServers() has started them.
 const benches: Record<string, () => Promise<unknown>> = {
-  channels: benchChannels,
-  restart: benchRestart,
-  pipeline: benchPipeline,
-  swap: benchSwap,
-  memory: benchMemory,
+  channels: async () => (await import('./channels.js')).benchChannels(),
+  restart: async () => (await import('./restart.js')).benchRestart(),
+  pipeline: async () => (await import('./pipeline.js')).benchPipeline(),
+  swap: async () => (await import('./swap.js')).benchSwap(),
+  memory: async () => (await import('./memory.js')).benchMemory(),
 };
 
 const wanted = process.argv.slice(2);
