@@ -8,7 +8,6 @@
  */
 import { fileURLToPath } from 'node:url';
 import t, { type Test } from 'tap';
-import WebSocket from 'ws';
 import { AUTH_CACHE_MS } from '../../runtime/apiAuth.js';
 import { revokeApiToken } from '../../scheduler/store/apiTokens.js';
 import { bearer, testApiToken } from '../helpers/apiTokens.js';
@@ -16,6 +15,7 @@ import { testDatabase } from '../helpers/postgres.js';
 import { testRedis } from '../helpers/redis.js';
 import { superviseService } from '../helpers/supervisedService.js';
 import { waitFor } from '../helpers/wait.js';
+import { upgradeStatus } from '../helpers/webSocketUpgrade.js';
 
 const GUARDED = fileURLToPath(new URL('./fixtures/guardedService.ts', import.meta.url));
 
@@ -38,21 +38,6 @@ async function answer(url: string, init: RequestInit = {}) {
   return { status: res.status, challenge: res.headers.get('www-authenticate'), body: (await res.json()) as Record<string, unknown> };
 }
 
-/** The upgrade's outcome: 'open', or the HTTP status it was refused with. */
-function openSocket(url: string, headers: Record<string, string>): Promise<number | 'open'> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url, { headers });
-    socket.once('open', () => {
-      socket.close();
-      resolve('open');
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    socket.once('error', () => undefined);
-  });
-}
 
 t.test('routes ask for an API token of their role', async (t) => {
   const { db, viewer, operator, base } = await start(t);
@@ -91,15 +76,15 @@ t.test('a token revoked while in use stops working within the cache bound', asyn
 t.test('the WebSocket asks for a viewer token and refuses foreign origins', async (t) => {
   const { viewer, base } = await start(t);
   const url = `${base.replace('http', 'ws')}/guarded/ws`;
-  t.equal(await openSocket(url, {}), 401, 'no token: 401');
-  t.equal(await openSocket(url, bearer(`${viewer.token.slice(0, -4)}AAAA`)), 401, 'a wrong secret: 401');
-  t.equal(await openSocket(url, bearer(viewer.token)), 'open', 'a viewer token, no Origin (not a browser): open');
-  t.equal(await openSocket(url, { ...bearer(viewer.token), origin: 'https://evil.example.com' }), 403, 'a foreign Origin: 403');
-  t.equal(await openSocket(url, { ...bearer(viewer.token), origin: 'https://node1.example.net.evil.com' }), 403, 'a name that only starts like the node: 403');
-  t.equal(await openSocket(url, { ...bearer(viewer.token), origin: 'http://node1.example.net' }), 403, 'the node over plain http: 403');
-  t.equal(await openSocket(url, { ...bearer(viewer.token), origin: 'null' }), 403, 'an opaque origin: 403');
-  t.equal(await openSocket(url, { ...bearer(viewer.token), origin: 'https://node1.example.net' }), 'open', "the node's own name: open");
-  t.equal(await openSocket(url, { ...bearer(viewer.token), origin: 'https://a.edge.example.net' }), 'open', 'a name under a wildcard: open');
-  t.equal(await openSocket(url, { cookie: `hydra_token=${viewer.token}`, origin: 'https://node1.example.net' }), 'open', 'the cookie, from the node\'s page');
-  t.equal(await openSocket(url, { origin: 'https://evil.example.com' }), 403, 'a foreign Origin is refused before the token is looked at');
+  t.equal(await upgradeStatus(url, {}), 401, 'no token: 401');
+  t.equal(await upgradeStatus(url, bearer(`${viewer.token.slice(0, -4)}AAAA`)), 401, 'a wrong secret: 401');
+  t.equal(await upgradeStatus(url, bearer(viewer.token)), 'open', 'a viewer token, no Origin (not a browser): open');
+  t.equal(await upgradeStatus(url, { ...bearer(viewer.token), origin: 'https://evil.example.com' }), 403, 'a foreign Origin: 403');
+  t.equal(await upgradeStatus(url, { ...bearer(viewer.token), origin: 'https://node1.example.net.evil.com' }), 403, 'a name that only starts like the node: 403');
+  t.equal(await upgradeStatus(url, { ...bearer(viewer.token), origin: 'http://node1.example.net' }), 403, 'the node over plain http: 403');
+  t.equal(await upgradeStatus(url, { ...bearer(viewer.token), origin: 'null' }), 403, 'an opaque origin: 403');
+  t.equal(await upgradeStatus(url, { ...bearer(viewer.token), origin: 'https://node1.example.net' }), 'open', "the node's own name: open");
+  t.equal(await upgradeStatus(url, { ...bearer(viewer.token), origin: 'https://a.edge.example.net' }), 'open', 'a name under a wildcard: open');
+  t.equal(await upgradeStatus(url, { cookie: `hydra_token=${viewer.token}`, origin: 'https://node1.example.net' }), 'open', 'the cookie, from the node\'s page');
+  t.equal(await upgradeStatus(url, { origin: 'https://evil.example.com' }), 403, 'a foreign Origin is refused before the token is looked at');
 });

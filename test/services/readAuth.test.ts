@@ -4,26 +4,12 @@
  * token, with a revoked or an expired one, and served with a valid one.
  */
 import t from 'tap';
-import WebSocket from 'ws';
 import { revokeApiToken } from '../../scheduler/store/apiTokens.js';
 import { bearer, testApiToken } from '../helpers/apiTokens.js';
 import { startReport } from './reportHarness.js';
 import { startState } from './stateHarness.js';
+import { upgradeStatus } from '../helpers/webSocketUpgrade.js';
 
-function upgradeStatus(url: string, headers: Record<string, string>): Promise<number | 'open'> {
-  return new Promise((resolve) => {
-    const socket = new WebSocket(url, { headers });
-    socket.once('open', () => {
-      socket.close();
-      resolve('open');
-    });
-    socket.once('unexpected-response', (_req, res) => {
-      res.resume();
-      resolve(res.statusCode ?? 0);
-    });
-    socket.once('error', () => undefined);
-  });
-}
 
 async function status(url: string, headers: Record<string, string> = {}): Promise<number> {
   const ac = new AbortController();
