@@ -31,31 +31,24 @@ const start: Command = {
   },
 };
 
-const status: Command = {
-  path: ['node', 'status'],
-  summary: "show the running node's state",
-  usage: 'hydra node status [--json]',
-  async run(args) {
-    const p = parse(args);
-    if (helpOr(p, this.usage!)) return EXIT_OK;
-    const { body } = await adminCall<NodeTreeReport>(locateNode(resolveHome()), 'GET', '/admin/tree');
-    print(body, renderStatus(body), p.values.json);
-    return EXIT_OK;
-  },
-};
+/** A read of the running node's tree, drawn one way or another. */
+function treeView(verb: string, summary: string, render: (report: NodeTreeReport) => string): Command {
+  return {
+    path: ['node', verb],
+    summary,
+    usage: `hydra node ${verb} [--json]`,
+    async run(args) {
+      const p = parse(args);
+      if (helpOr(p, this.usage!)) return EXIT_OK;
+      const { body } = await adminCall<NodeTreeReport>(locateNode(resolveHome()), 'GET', '/admin/tree');
+      print(body, render(body), p.values.json);
+      return EXIT_OK;
+    },
+  };
+}
 
-const tree: Command = {
-  path: ['node', 'tree'],
-  summary: 'draw the supervision tree with pid, state, restarts, version, uptime',
-  usage: 'hydra node tree [--json]',
-  async run(args) {
-    const p = parse(args);
-    if (helpOr(p, this.usage!)) return EXIT_OK;
-    const { body } = await adminCall<NodeTreeReport>(locateNode(resolveHome()), 'GET', '/admin/tree');
-    print(body, renderTree(body), p.values.json);
-    return EXIT_OK;
-  },
-};
+const status = treeView('status', "show the running node's state", renderStatus);
+const tree = treeView('tree', 'draw the supervision tree with pid, state, restarts, version, uptime', renderTree);
 
 const restart: Command = {
   path: ['node', 'restart'],
